@@ -1,0 +1,48 @@
+# Two commands for a newcomer:  make reproduce  and  make test.
+# Both create (or reuse) the virtual environment .venv and install what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Data directory: the environment variable wins; else ../shared/data when it is
+# beside the clone (CI, the developers' machines); else data/ (loaders fetch).
+RNNMEM_DATA_DIR ?= $(shell if [ -d ../shared/data ]; then cd ../shared/data && pwd; else echo $(CURDIR)/data; fi)
+export RNNMEM_DATA_DIR
+PRESET ?= default
+JOBS ?= 1
+
+.PHONY: help venv reproduce test test-fast lint format benchmarks clean-smoke
+
+help:
+	@echo "make reproduce   run every notebook at the default preset, then write results/default/REPORT.md"
+	@echo "make test        run the test suite (unit tests + every notebook at the smoke preset)"
+	@echo "make benchmarks  run the speed benchmarks (ratios against the naive methods)"
+	@echo "make lint        ruff on the library, tests, benchmarks and notebooks"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (rnnmem)" >/dev/null
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+reproduce: $(STAMP)
+	$(BIN)/rnnmem run --preset $(PRESET) --jobs $(JOBS)
+	$(BIN)/rnnmem report --preset $(PRESET)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -ra
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check rnnmem_utils tests benchmarks notebooks
+
+format: $(STAMP)
+	$(BIN)/ruff format rnnmem_utils tests benchmarks notebooks
+
+benchmarks: $(STAMP)
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

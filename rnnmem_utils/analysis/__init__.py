@@ -1,0 +1,1 @@
+"""Analysis: state gradients, probes (scikit-learn), fits (scipy)."""

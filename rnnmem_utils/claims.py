@@ -1,0 +1,128 @@
+"""Published-vs-reproduced records: one :class:`Claim` per published claim checked.
+
+A notebook builds a :class:`ClaimSet`, adds one claim per published statement it
+checks, and finally calls :meth:`ClaimSet.write`, which writes ``claims.json``
+(and ``claims.csv``) atomically. ``claims.json`` is the notebook's completion
+marker: it is written last and carries the configuration hash.
+
+Verdicts are decided by code from the numbers, never typed in: use
+:func:`compare` for a number with a tolerance and :func:`verdict_from` for a
+pass / partial / fail criterion. "Not reproduced, by 14%" is a good result to
+publish; loosening a criterion until it passes is not.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import config as _config
+from . import io
+
+REPRODUCED = "reproduced"
+PARTLY = "partly"
+NOT_REPRODUCED = "not reproduced"
+NOT_RUN = "not run at this preset"
+VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_RUN)
+
+
+@dataclass
+class Claim:
+    """One published claim and what we found.
+
+    ``published`` and ``reproduced`` are numbers or short texts; ``criterion``
+    says how the verdict was decided; ``difference`` says by how much a number
+    misses (filled in by :func:`compare`).
+    """
+
+    id: str
+    statement: str
+    published: Any
+    reproduced: Any
+    criterion: str
+    verdict: str
+    difference: str = ""
+    source: str = ""
+    details: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict {self.verdict!r}; options are {list(VERDICTS)}")
+
+
+def relative_difference(reproduced: float, published: float) -> float:
+    return (reproduced - published) / abs(published) if published else math.inf
+
+
+def compare(id: str, statement: str, published: float, reproduced: float, *,  # noqa: A002
+            rel_tol: float | None = None, abs_tol: float | None = None,
+            partly_factor: float = 2.0, source: str = "", unit: str = "",
+            details: dict | None = None) -> Claim:
+    """A numeric claim: reproduced within ``rel_tol``/``abs_tol`` of the published
+    value; ``partly`` within ``partly_factor`` times that tolerance."""
+    if rel_tol is None and abs_tol is None:
+        raise ValueError("compare: give rel_tol or abs_tol")
+    err = abs(reproduced - published)
+    tol = abs_tol if abs_tol is not None else rel_tol * abs(published)
+    crit = (f"|ours - published| <= {abs_tol:g}{unit}" if abs_tol is not None
+            else f"within {rel_tol:.0%} of published")
+    if not math.isfinite(reproduced):
+        verdict = NOT_REPRODUCED
+    elif err <= tol:
+        verdict = REPRODUCED
+    elif err <= partly_factor * tol:
+        verdict = PARTLY
+    else:
+        verdict = NOT_REPRODUCED
+    rel = relative_difference(reproduced, published)
+    diff = f"{reproduced - published:+.4g}{unit}" + (f" ({rel:+.1%})" if math.isfinite(rel) else "")
+    return Claim(id, statement, published, reproduced, crit, verdict, diff, source, details or {})
+
+
+def verdict_from(passed: bool, partly: bool = False) -> str:
+    return REPRODUCED if passed else (PARTLY if partly else NOT_REPRODUCED)
+
+
+class ClaimSet:
+    """The claims of one notebook run."""
+
+    def __init__(self, experiment: str, cfg, preset: str):
+        self.experiment = experiment
+        self.cfg = cfg
+        self.preset = preset
+        self.claims: list[Claim] = []
+
+    def add(self, claim: Claim) -> Claim:
+        if any(c.id == claim.id for c in self.claims):
+            raise ValueError(f"duplicate claim id {claim.id!r}")
+        self.claims.append(claim)
+        return claim
+
+    def not_run(self, id: str, statement: str, published: Any, why: str,  # noqa: A002
+                source: str = "") -> Claim:
+        return self.add(Claim(id, statement, published, None, why, NOT_RUN, "", source))
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame([asdict(c) for c in self.claims]).drop(columns="details")
+
+    def write(self, out_dir) -> Path:
+        """Write ``claims.csv`` then ``claims.json`` (the completion marker), atomically."""
+        out_dir = Path(out_dir)
+        io.write_csv(out_dir / "claims.csv", self.to_frame())
+        return io.write_json(out_dir / "claims.json", {
+            "experiment": self.experiment,
+            "preset": self.preset,
+            "config_hash": _config.config_hash(self.cfg),
+            "config": _config.to_dict(self.cfg),
+            "claims": [asdict(c) for c in self.claims],
+        })
+
+    def _repr_markdown_(self) -> str:  # shown when a notebook displays the set
+        rows = ["| claim | published | ours | verdict |", "| --- | --- | --- | --- |"]
+        rows += [f"| {c.statement} | {c.published} | {c.reproduced} | {c.verdict} |"
+                 for c in self.claims]
+        return "\n".join(rows)

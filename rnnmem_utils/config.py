@@ -1,0 +1,240 @@
+"""Resolve an experiment's configuration: presets + overrides -> one frozen dataclass.
+
+``resolve(experiment, preset, overrides)`` is the only way notebooks, the CLI and
+tests obtain a configuration. It refuses, before any work starts, an unknown
+experiment, an unknown preset, an unknown override (suggesting the closest
+name), a value of the wrong type and a value out of range, always naming the
+valid choices (the habit of nanoGPT's ``configurator.py`` and flax's
+``lock_config``).
+
+The numbers themselves live in :mod:`rnnmem_utils.presets`; this module holds
+the *schema*: one frozen dataclass per experiment whose fields carry a help
+text and their valid range. Both modules are leaves: they import neither torch
+nor any other part of the library, so the CLI can validate without loading
+models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import presets as _presets
+
+PRESET_NAMES = ("smoke", "default", "paper")
+
+
+class ConfigError(ValueError):
+    """A configuration request that cannot be honoured; the message says why."""
+
+
+def param(help: str, *, min=None, max=None, choices=None):  # noqa: A002
+    """A dataclass field with a help text and its valid range or choices.
+
+    ``min``/``max`` are inclusive bounds; for a tuple they apply to each element,
+    as do ``choices``.
+    """
+    return field(metadata={"help": help, "min": min, "max": max, "choices": choices})
+
+
+# ---------------------------------------------------------------------------
+# One dataclass per experiment. Field order is the order shown to users.
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LatchingConfig:
+    """E1 information latching and E2 bit relay (seed 002, Bengio et al. 1994)."""
+
+    cells: tuple[str, ...] = param("recurrent cells to compare", choices=("srnn", "lstm", "gru"))
+    lengths: tuple[int, ...] = param("sequence lengths L", min=2, max=10_000)
+    repeats: int = param("independent training runs per (cell, length)", min=1, max=1000)
+    epochs: int = param("passes over the training set", min=1, max=1000)
+    n_sequences: int = param("sequences per data set, N", min=10, max=10_000_000)
+    hidden_size: int = param("recurrent units", min=1, max=4096)
+    seed: int = param("base random seed", min=0)
+
+
+@dataclass(frozen=True)
+class CyclesConfig:
+    """E3 synthetic cycles (Verwimp et al. 2018, section 4.2)."""
+
+    seed: int = param("base random seed", min=0)
+
+
+@dataclass(frozen=True)
+class FoundationsConfig:
+    """E6 foundations: the RNN lecture notes made runnable."""
+
+    seed: int = param("base random seed", min=0)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Where an experiment's notebook is and which schema configures it."""
+
+    name: str
+    notebook: str
+    schema: type
+    title: str
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in [
+        Experiment("foundations", "00_foundations.ipynb", FoundationsConfig,
+                   "Foundations: how RNNs remember and forget"),
+        Experiment("latching", "01_information_latching.ipynb", LatchingConfig,
+                   "E1 Information latching"),
+        Experiment("bit_relay", "02_bit_relay.ipynb", LatchingConfig,
+                   "E2 Bit relay"),
+        Experiment("cycles", "03_synthetic_cycles.ipynb", CyclesConfig,
+                   "E3 Synthetic cycles"),
+    ]
+}
+
+
+# ---------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------
+
+
+def _choices_msg(name: str, valid) -> str:
+    valid = sorted(valid)
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"options are {valid}.{hint}"
+
+
+def _coerce_scalar(key: str, value: Any, typ: type) -> Any:
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if typ in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{key}: expected {typ.__name__}, got bool {value!r}")
+    if not isinstance(value, typ):
+        raise ConfigError(
+            f"{key}: expected {typ.__name__}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def _check_range(key: str, value: Any, meta: dict) -> None:
+    lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{key}: {value!r} is not valid; options are {list(choices)}")
+    if lo is not None and value < lo:
+        raise ConfigError(f"{key}: {value!r} is below the minimum {lo} (valid: {lo}..{hi})")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{key}: {value!r} is above the maximum {hi} (valid: {lo}..{hi})")
+
+
+def _coerce(key: str, value: Any, typ: Any, meta: dict) -> Any:
+    origin = typing.get_origin(typ)
+    if origin is tuple:
+        (elem, _ellipsis) = typing.get_args(typ)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(
+                f"{key}: expected a list of {elem.__name__}, got "
+                f"{type(value).__name__} {value!r}"
+            )
+        if not value:
+            raise ConfigError(f"{key}: must not be empty")
+        out = tuple(_coerce_scalar(f"{key}[{i}]", v, elem) for i, v in enumerate(value))
+        for i, v in enumerate(out):
+            _check_range(f"{key}[{i}]", v, meta)
+        return out
+    out = _coerce_scalar(key, value, typ)
+    _check_range(key, out, meta)
+    return out
+
+
+def schema_of(experiment: str) -> type:
+    if experiment not in EXPERIMENTS:
+        raise ConfigError(f"unknown experiment {experiment!r}; " + _choices_msg(experiment, EXPERIMENTS))
+    return EXPERIMENTS[experiment].schema
+
+
+def resolve(experiment: str, preset: str = "default", overrides: dict | None = None):
+    """Return the frozen configuration of ``experiment`` at ``preset``.
+
+    >>> cfg = resolve("latching", "smoke", {"repeats": 2})
+    >>> cfg.repeats
+    2
+    """
+    schema = schema_of(experiment)
+    table = _presets.PRESETS[experiment]
+    if preset not in table:
+        raise ConfigError(f"unknown preset {preset!r}; " + _choices_msg(preset, table))
+    overrides = dict(overrides or {})
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"overrides must be a dict, got {type(overrides).__name__}")
+    hints = typing.get_type_hints(schema)
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    for key in overrides:
+        if key not in fields:
+            raise ConfigError(
+                f"unknown parameter {key!r} for experiment {experiment!r}; "
+                + _choices_msg(key, fields)
+            )
+    values = {**table[preset], **overrides}
+    missing = set(fields) - set(values)
+    extra = set(values) - set(fields)
+    if missing or extra:  # a bug in presets.py, not in the user's request
+        raise ConfigError(
+            f"presets.py: {experiment}/{preset} misses {sorted(missing)} "
+            f"and has unknown {sorted(extra)}"
+        )
+    return schema(**{k: _coerce(k, values[k], hints[k], fields[k].metadata) for k in fields})
+
+
+def to_dict(cfg) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+def config_hash(cfg) -> str:
+    """A short, stable hash of a resolved configuration."""
+    blob = json.dumps([type(cfg).__name__, to_dict(cfg)], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def describe(experiment: str) -> str:
+    """A table of the parameters of ``experiment``: name, help, default, range."""
+    schema = schema_of(experiment)
+    default = _presets.PRESETS[experiment]["default"]
+    lines = []
+    for f in dataclasses.fields(schema):
+        m = f.metadata
+        rng = f"choices {list(m['choices'])}" if m.get("choices") else (
+            f"{m.get('min')}..{m.get('max')}" if (m.get("min") is not None or m.get("max") is not None) else "")
+        lines.append(f"  {f.name:<22} {m['help']} (default {default[f.name]!r}{'; ' + rng if rng else ''})")
+    return "\n".join(lines)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse a CLI ``key=value``; the value is read as JSON, else as a string.
+
+    ``repeats=3`` -> 3, ``lengths=[5,100]`` -> [5, 100], ``cells=lstm`` -> "lstm"
+    (a bare word); a comma list ``cells=srnn,gru`` -> ["srnn", "gru"].
+    """
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not of the form key=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw.split(",") if "," in raw else raw
+        if isinstance(value, list):
+            value = [_json_or_str(v) for v in value]
+    return key.strip(), value
+
+
+def _json_or_str(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text

@@ -1,0 +1,1 @@
+"""Data: seeded synthetic generators (never stored) and verified corpus loaders."""

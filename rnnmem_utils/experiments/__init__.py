@@ -1,0 +1,21 @@
+"""One entry point per experiment: ``run_<name>(cfg, out_dir, ...) -> results``.
+
+Each entry point receives its resolved configuration and its output directory,
+writes its artifacts atomically there, resumes finished units of work, and
+returns a results object the notebook plots from. Submodules load lazily.
+"""
+
+import importlib
+
+_ENTRY_POINTS = {
+    # "run_latching": "latching",   (entry point name -> submodule)
+}
+
+
+def __getattr__(name):
+    if name in _ENTRY_POINTS:
+        return getattr(importlib.import_module(f"{__name__}.{_ENTRY_POINTS[name]}"), name)
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as e:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from e

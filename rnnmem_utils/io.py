@@ -1,0 +1,134 @@
+"""Atomic writes, result directories, resumable computations.
+
+Every artifact is written to a temporary file in its own directory and moved
+into place with :func:`os.replace`, which is atomic on POSIX: a reader (or a
+rerun after ``kill -9``) sees either the old complete file or the new complete
+file, never half of one. Temporary files are named ``.<name>.tmp-<random>`` and
+are ignored (and cleaned up) by everything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TMP_MARK = ".tmp-"
+
+
+def results_root() -> Path:
+    """``$RNNMEM_RESULTS_DIR`` if set, else ``results/`` at the repository root."""
+    return Path(os.environ.get("RNNMEM_RESULTS_DIR", REPO_ROOT / "results"))
+
+
+def results_dir(preset: str, experiment: str, out_dir: str | os.PathLike | None = None) -> Path:
+    """The directory a notebook writes into (created): ``out_dir`` if given (the
+    runner passes it), else ``results/<preset>/<experiment>/``."""
+    path = Path(out_dir) if out_dir else results_root() / preset / experiment
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success move it onto ``path``.
+
+    >>> with atomic_path("out.csv") as tmp:  # doctest: +SKIP
+    ...     df.to_csv(tmp)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}{TMP_MARK}", suffix=path.suffix,
+                               dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def write_json(path, obj: Any) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def read_json(path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_csv(path, df, **kwargs) -> Path:
+    """Write a pandas DataFrame as CSV, atomically (index off unless asked)."""
+    kwargs.setdefault("index", False)
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, **kwargs)
+    return Path(path)
+
+
+def save_torch(path, obj: Any) -> Path:
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
+
+
+def load_or_compute(path, compute: Callable[[], Any], *, kind: str | None = None) -> Any:
+    """Return the stored result at ``path``, or compute it, store it atomically and
+    return it. This is how long runs resume: each finished unit of work is a file.
+
+    ``kind`` is inferred from the suffix: ``.csv`` (DataFrame), ``.json``, ``.pt``.
+    """
+    path = Path(path)
+    kind = kind or path.suffix.lstrip(".")
+    if path.exists():
+        if kind == "csv":
+            import pandas as pd
+
+            return pd.read_csv(path)
+        if kind == "json":
+            return read_json(path)
+        if kind == "pt":
+            import torch
+
+            return torch.load(path, weights_only=False)
+        raise ValueError(f"load_or_compute: unknown kind {kind!r} for {path}")
+    value = compute()
+    {"csv": write_csv, "json": write_json, "pt": save_torch}[kind](path, value)
+    return value
+
+
+def clean_temporaries(directory) -> int:
+    """Remove temporary files left by an interrupted run; return how many."""
+    n = 0
+    for p in Path(directory).rglob(f"*{TMP_MARK}*"):
+        if p.is_file():
+            p.unlink()
+            n += 1
+    return n
+
+
+def _jsonable(obj):
+    import numpy as np
+
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

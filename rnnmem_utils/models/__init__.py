@@ -1,0 +1,1 @@
+"""Recurrent cells with explicit equations, and sequence wrappers. Time-major (T, B, ...)."""

@@ -1,0 +1,1 @@
+"""Training loops: resumable, vectorised over seeds where it pays."""
