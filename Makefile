@@ -11,7 +11,7 @@ export RNNMEM_DATA_DIR
 PRESET ?= default
 JOBS ?= 1
 
-.PHONY: help venv reproduce test test-fast lint format benchmarks clean-smoke
+.PHONY: help venv reproduce test test-fast lint format benchmarks strip
 
 help:
 	@echo "make reproduce   run every notebook at the default preset, then write results/default/REPORT.md"
@@ -46,3 +46,6 @@ format: $(STAMP)
 
 benchmarks: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+strip: $(STAMP)
+	$(BIN)/nbstripout --keep-id notebooks/*.ipynb

@@ -10,8 +10,18 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "analysis", "claims", "config", "data", "experiments", "io", "models",
-    "plotting", "presets", "report", "training", "runner",
+    "analysis",
+    "claims",
+    "config",
+    "data",
+    "experiments",
+    "io",
+    "models",
+    "plotting",
+    "presets",
+    "report",
+    "training",
+    "runner",
 }
 
 

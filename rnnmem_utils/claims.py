@@ -56,18 +56,30 @@ def relative_difference(reproduced: float, published: float) -> float:
     return (reproduced - published) / abs(published) if published else math.inf
 
 
-def compare(id: str, statement: str, published: float, reproduced: float, *,  # noqa: A002
-            rel_tol: float | None = None, abs_tol: float | None = None,
-            partly_factor: float = 2.0, source: str = "", unit: str = "",
-            details: dict | None = None) -> Claim:
+def compare(
+    id: str,
+    statement: str,
+    published: float,
+    reproduced: float,
+    *,  # noqa: A002
+    rel_tol: float | None = None,
+    abs_tol: float | None = None,
+    partly_factor: float = 2.0,
+    source: str = "",
+    unit: str = "",
+    details: dict | None = None,
+) -> Claim:
     """A numeric claim: reproduced within ``rel_tol``/``abs_tol`` of the published
     value; ``partly`` within ``partly_factor`` times that tolerance."""
     if rel_tol is None and abs_tol is None:
         raise ValueError("compare: give rel_tol or abs_tol")
     err = abs(reproduced - published)
     tol = abs_tol if abs_tol is not None else rel_tol * abs(published)
-    crit = (f"|ours - published| <= {abs_tol:g}{unit}" if abs_tol is not None
-            else f"within {rel_tol:.0%} of published")
+    crit = (
+        f"|ours - published| <= {abs_tol:g}{unit}"
+        if abs_tol is not None
+        else f"within {rel_tol:.0%} of published"
+    )
     if not math.isfinite(reproduced):
         verdict = NOT_REPRODUCED
     elif err <= tol:
@@ -77,8 +89,12 @@ def compare(id: str, statement: str, published: float, reproduced: float, *,  # 
     else:
         verdict = NOT_REPRODUCED
     rel = relative_difference(reproduced, published)
-    diff = f"{reproduced - published:+.4g}{unit}" + (f" ({rel:+.1%})" if math.isfinite(rel) else "")
-    return Claim(id, statement, published, reproduced, crit, verdict, diff, source, details or {})
+    diff = f"{reproduced - published:+.4g}{unit}" + (
+        f" ({rel:+.1%})" if math.isfinite(rel) else ""
+    )
+    return Claim(
+        id, statement, published, reproduced, crit, verdict, diff, source, details or {}
+    )
 
 
 def verdict_from(passed: bool, partly: bool = False) -> str:
@@ -100,8 +116,14 @@ class ClaimSet:
         self.claims.append(claim)
         return claim
 
-    def not_run(self, id: str, statement: str, published: Any, why: str,  # noqa: A002
-                source: str = "") -> Claim:
+    def not_run(
+        self,
+        id: str,
+        statement: str,
+        published: Any,
+        why: str,  # noqa: A002
+        source: str = "",
+    ) -> Claim:
         return self.add(Claim(id, statement, published, None, why, NOT_RUN, "", source))
 
     def to_frame(self):
@@ -113,16 +135,21 @@ class ClaimSet:
         """Write ``claims.csv`` then ``claims.json`` (the completion marker), atomically."""
         out_dir = Path(out_dir)
         io.write_csv(out_dir / "claims.csv", self.to_frame())
-        return io.write_json(out_dir / "claims.json", {
-            "experiment": self.experiment,
-            "preset": self.preset,
-            "config_hash": _config.config_hash(self.cfg),
-            "config": _config.to_dict(self.cfg),
-            "claims": [asdict(c) for c in self.claims],
-        })
+        return io.write_json(
+            out_dir / "claims.json",
+            {
+                "experiment": self.experiment,
+                "preset": self.preset,
+                "config_hash": _config.config_hash(self.cfg),
+                "config": _config.to_dict(self.cfg),
+                "claims": [asdict(c) for c in self.claims],
+            },
+        )
 
     def _repr_markdown_(self) -> str:  # shown when a notebook displays the set
         rows = ["| claim | published | ours | verdict |", "| --- | --- | --- | --- |"]
-        rows += [f"| {c.statement} | {c.published} | {c.reproduced} | {c.verdict} |"
-                 for c in self.claims]
+        rows += [
+            f"| {c.statement} | {c.published} | {c.reproduced} | {c.verdict} |"
+            for c in self.claims
+        ]
         return "\n".join(rows)

@@ -51,9 +51,13 @@ def param(help: str, *, min=None, max=None, choices=None):  # noqa: A002
 class LatchingConfig:
     """E1 information latching and E2 bit relay (seed 002, Bengio et al. 1994)."""
 
-    cells: tuple[str, ...] = param("recurrent cells to compare", choices=("srnn", "lstm", "gru"))
+    cells: tuple[str, ...] = param(
+        "recurrent cells to compare", choices=("srnn", "lstm", "gru")
+    )
     lengths: tuple[int, ...] = param("sequence lengths L", min=2, max=10_000)
-    repeats: int = param("independent training runs per (cell, length)", min=1, max=1000)
+    repeats: int = param(
+        "independent training runs per (cell, length)", min=1, max=1000
+    )
     epochs: int = param("passes over the training set", min=1, max=1000)
     n_sequences: int = param("sequences per data set, N", min=10, max=10_000_000)
     hidden_size: int = param("recurrent units", min=1, max=4096)
@@ -82,19 +86,34 @@ class Experiment:
     notebook: str
     schema: type
     title: str
+    needs: tuple[str, ...] = ()  # experiments whose results this one reads
 
 
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
     for e in [
-        Experiment("foundations", "00_foundations.ipynb", FoundationsConfig,
-                   "Foundations: how RNNs remember and forget"),
-        Experiment("latching", "01_information_latching.ipynb", LatchingConfig,
-                   "E1 Information latching"),
-        Experiment("bit_relay", "02_bit_relay.ipynb", LatchingConfig,
-                   "E2 Bit relay"),
-        Experiment("cycles", "03_synthetic_cycles.ipynb", CyclesConfig,
-                   "E3 Synthetic cycles"),
+        Experiment(
+            "foundations",
+            "00_foundations.ipynb",
+            FoundationsConfig,
+            "Foundations: how RNNs remember and forget",
+        ),
+        Experiment(
+            "latching",
+            "01_information_latching.ipynb",
+            LatchingConfig,
+            "E1 Information latching",
+        ),
+        Experiment(
+            "bit_relay",
+            "02_bit_relay.ipynb",
+            LatchingConfig,
+            "E2 Bit relay",
+            needs=("latching",),
+        ),
+        Experiment(
+            "cycles", "03_synthetic_cycles.ipynb", CyclesConfig, "E3 Synthetic cycles"
+        ),
     ]
 }
 
@@ -128,9 +147,13 @@ def _check_range(key: str, value: Any, meta: dict) -> None:
     if choices is not None and value not in choices:
         raise ConfigError(f"{key}: {value!r} is not valid; options are {list(choices)}")
     if lo is not None and value < lo:
-        raise ConfigError(f"{key}: {value!r} is below the minimum {lo} (valid: {lo}..{hi})")
+        raise ConfigError(
+            f"{key}: {value!r} is below the minimum {lo} (valid: {_range_text(meta)})"
+        )
     if hi is not None and value > hi:
-        raise ConfigError(f"{key}: {value!r} is above the maximum {hi} (valid: {lo}..{hi})")
+        raise ConfigError(
+            f"{key}: {value!r} is above the maximum {hi} (valid: {_range_text(meta)})"
+        )
 
 
 def _coerce(key: str, value: Any, typ: Any, meta: dict) -> Any:
@@ -155,7 +178,10 @@ def _coerce(key: str, value: Any, typ: Any, meta: dict) -> Any:
 
 def schema_of(experiment: str) -> type:
     if experiment not in EXPERIMENTS:
-        raise ConfigError(f"unknown experiment {experiment!r}; " + _choices_msg(experiment, EXPERIMENTS))
+        raise ConfigError(
+            f"unknown experiment {experiment!r}; "
+            + _choices_msg(experiment, EXPERIMENTS)
+        )
     return EXPERIMENTS[experiment].schema
 
 
@@ -189,11 +215,16 @@ def resolve(experiment: str, preset: str = "default", overrides: dict | None = N
             f"presets.py: {experiment}/{preset} misses {sorted(missing)} "
             f"and has unknown {sorted(extra)}"
         )
-    return schema(**{k: _coerce(k, values[k], hints[k], fields[k].metadata) for k in fields})
+    return schema(
+        **{k: _coerce(k, values[k], hints[k], fields[k].metadata) for k in fields}
+    )
 
 
 def to_dict(cfg) -> dict:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+    return {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in dataclasses.asdict(cfg).items()
+    }
 
 
 def config_hash(cfg) -> str:
@@ -209,10 +240,20 @@ def describe(experiment: str) -> str:
     lines = []
     for f in dataclasses.fields(schema):
         m = f.metadata
-        rng = f"choices {list(m['choices'])}" if m.get("choices") else (
-            f"{m.get('min')}..{m.get('max')}" if (m.get("min") is not None or m.get("max") is not None) else "")
-        lines.append(f"  {f.name:<22} {m['help']} (default {default[f.name]!r}{'; ' + rng if rng else ''})")
+        rng = _range_text(m)
+        lines.append(
+            f"  {f.name:<22} {m['help']} (default {default[f.name]!r}{'; ' + rng if rng else ''})"
+        )
     return "\n".join(lines)
+
+
+def _range_text(meta: dict) -> str:
+    lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
+    if choices:
+        return f"choices {list(choices)}"
+    if lo is not None and hi is not None:
+        return f"{lo}..{hi}"
+    return f">= {lo}" if lo is not None else (f"<= {hi}" if hi is not None else "")
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -26,10 +26,23 @@ def results_root() -> Path:
     return Path(os.environ.get("RNNMEM_RESULTS_DIR", REPO_ROOT / "results"))
 
 
-def results_dir(preset: str, experiment: str, out_dir: str | os.PathLike | None = None) -> Path:
+def results_dir(
+    preset: str, experiment: str, out_dir: str | os.PathLike | None = None
+) -> Path:
     """The directory a notebook writes into (created): ``out_dir`` if given (the
     runner passes it), else ``results/<preset>/<experiment>/``."""
     path = Path(out_dir) if out_dir else results_root() / preset / experiment
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir(out_dir) -> Path:
+    """``<out_dir>/cache/``: where resumable units of work go (created).
+
+    The runner empties it when the configuration or the code changed since the
+    run that filled it, so a resumed run never mixes results of two versions.
+    """
+    path = Path(out_dir) / "cache"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -43,8 +56,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}{TMP_MARK}", suffix=path.suffix,
-                               dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.stem}{TMP_MARK}", suffix=path.suffix, dir=path.parent
+    )
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -62,7 +76,9 @@ def write_text(path, text: str) -> Path:
 
 
 def write_json(path, obj: Any) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n")
+    return write_text(
+        path, json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n"
+    )
 
 
 def read_json(path) -> Any:
@@ -85,7 +101,9 @@ def save_torch(path, obj: Any) -> Path:
     return Path(path)
 
 
-def load_or_compute(path, compute: Callable[[], Any], *, kind: str | None = None) -> Any:
+def load_or_compute(
+    path, compute: Callable[[], Any], *, kind: str | None = None
+) -> Any:
     """Return the stored result at ``path``, or compute it, store it atomically and
     return it. This is how long runs resume: each finished unit of work is a file.
 

