@@ -49,7 +49,62 @@ def param(help: str, *, min=None, max=None, choices=None):  # noqa: A002
 
 @dataclass(frozen=True)
 class LatchingConfig:
-    """E1 information latching and E2 bit relay (seed 002, Bengio et al. 1994)."""
+    """E1 information latching (seed 002; Bengio, Simard & Frasconi 1994)."""
+
+    cells: tuple[str, ...] = param(
+        "recurrent cells to compare", choices=("srnn", "lstm", "gru")
+    )
+    lengths: tuple[int, ...] = param(
+        "sequence lengths L of the main grid", min=2, max=10_000
+    )
+    repeats: int = param(
+        "independent training runs per (cell, length)", min=1, max=1000
+    )
+    epochs: int = param("passes over the training set", min=1, max=1000)
+    n_sequences: int = param("sequences per data set, N", min=10, max=10_000_000)
+    batch_size: int = param("sequences per gradient step", min=1, max=100_000)
+    lr: float = param("Adam learning rate", min=1e-6, max=10.0)
+    hidden_size: int = param("recurrent units", min=1, max=4096)
+    noise_std: float = param(
+        "standard deviation of the Gaussian noise", min=0.0, max=10.0
+    )
+    val_fraction: float = param(
+        "validation split (the last fraction)", min=0.01, max=0.9
+    )
+    success_threshold: float = param(
+        "final validation accuracy counted as a success", min=0.5, max=1.0
+    )
+    torch_lengths: tuple[int, ...] = param(
+        "lengths run with the modern PyTorch cells", min=2, max=10_000
+    )
+    bug_lengths: tuple[int, ...] = param(
+        "lengths of the unshuffled-vs-shuffled split comparison", min=2, max=10_000
+    )
+    bug_repeats: int = param("repeats of the split comparison", min=1, max=1000)
+    tuned_lengths: tuple[int, ...] = param(
+        "lengths of the answer's tuned training", min=2, max=10_000
+    )
+    tuned_lr: float = param("tuned training: Adam learning rate", min=1e-6, max=10.0)
+    tuned_epochs: int = param("tuned training: epochs", min=1, max=1000)
+    tuned_batch_size: int = param("tuned training: batch size", min=1, max=100_000)
+    tuned_repeats: int = param("tuned training: repeats", min=1, max=1000)
+    bengio_lengths: tuple[int, ...] = param(
+        "lengths of Bengio 1994's own setting", min=2, max=10_000
+    )
+    bengio_repeats: int = param("repeats (trials) in Bengio's setting", min=1, max=1000)
+    bengio_epochs: int = param("epochs in Bengio's setting", min=1, max=1000)
+    landscape_lengths: tuple[int, ...] = param(
+        "lengths of the loss-landscape curves", min=1, max=10_000
+    )
+    landscape_points: int = param(
+        "recurrent weights on the landscape grid", min=3, max=100_000
+    )
+    seed: int = param("base random seed", min=0)
+
+
+@dataclass(frozen=True)
+class BitRelayConfig:
+    """E2 bit relay (seed 002, the answer's "task 2")."""
 
     cells: tuple[str, ...] = param(
         "recurrent cells to compare", choices=("srnn", "lstm", "gru")
@@ -60,7 +115,22 @@ class LatchingConfig:
     )
     epochs: int = param("passes over the training set", min=1, max=1000)
     n_sequences: int = param("sequences per data set, N", min=10, max=10_000_000)
+    batch_size: int = param("sequences per gradient step", min=1, max=100_000)
+    lr: float = param("Adam learning rate", min=1e-6, max=10.0)
     hidden_size: int = param("recurrent units", min=1, max=4096)
+    styles: tuple[str, ...] = param(
+        "cell forms: Keras 2018 defaults, modern PyTorch",
+        choices=("keras2018", "torch"),
+    )
+    noise_std: float = param(
+        "standard deviation of the Gaussian noise", min=0.0, max=10.0
+    )
+    val_fraction: float = param(
+        "validation split (the last fraction)", min=0.01, max=0.9
+    )
+    success_threshold: float = param(
+        "final validation accuracy counted as a success", min=0.5, max=1.0
+    )
     seed: int = param("base random seed", min=0)
 
 
@@ -68,13 +138,102 @@ class LatchingConfig:
 class CyclesConfig:
     """E3 synthetic cycles (Verwimp et al. 2018, section 4.2)."""
 
+    train_tokens: int = param("training tokens generated", min=1_000, max=100_000_000)
+    valid_tokens: int = param(
+        "validation tokens (probes, state gradients)", min=2_000, max=10_000_000
+    )
+    test_tokens: int = param(
+        "test tokens (perplexity, error analysis)", min=1_000, max=10_000_000
+    )
+    hidden_size: int = param("LSTM units", min=1, max=4096)
+    epochs: int = param("passes over the training set", min=1, max=1000)
+    batch_size: int = param("training streams (batchify columns)", min=1, max=4096)
+    seq_len: int = param(
+        "truncated-BPTT length (state carried across)", min=1, max=10_000
+    )
+    optimizer: str = param("optimizer", choices=("adagrad", "sgd", "adam"))
+    lr: float = param("learning rate", min=1e-6, max=100.0)
+    max_delay: int = param(
+        "delays tau = 0..max_delay-1 of the state gradients", min=1, max=1000
+    )
+    gradient_tokens: int = param(
+        "validation target positions for state gradients", min=100, max=10_000_000
+    )
+    gradient_streams: int = param(
+        "parallel streams in the state-gradient engine", min=1, max=1024
+    )
+    lda_test_tokens: int = param(
+        "last validation tokens held out to test the LDA probes", min=100, max=1_000_000
+    )
+    counting_dims: int = param("dimensions of the counting subspace", min=1, max=15)
     seed: int = param("base random seed", min=0)
 
 
 @dataclass(frozen=True)
 class FoundationsConfig:
-    """E6 foundations: the RNN lecture notes made runnable."""
+    """E6 foundations: the RNN lecture notes made runnable (seed 003)."""
 
+    # part 1: the hand-built repeat detector
+    repeat_seq_len: int = param(
+        "length of the binary sequences checked exhaustively (2**n of them)",
+        min=2,
+        max=16,
+    )
+    repeat_steps: int = param(
+        "gradient steps to learn the detector", min=1, max=100_000
+    )
+    repeat_restarts: int = param(
+        "random restarts of the learned detector (best kept)", min=1, max=100
+    )
+    repeat_lr: float = param(
+        "Adam learning rate of the learned detector", min=1e-6, max=10.0
+    )
+    # part 2: BPTT vs truncated BPTT on delayed recall
+    recall_delay: int = param(
+        "delayed recall: steps between a symbol and its recall", min=1, max=1000
+    )
+    recall_seq_len: int = param("delayed recall: sequence length", min=2, max=10_000)
+    recall_symbols: int = param("delayed recall: alphabet size", min=2, max=256)
+    truncations: tuple[int, ...] = param(
+        "truncated-BPTT chunk lengths to compare", min=1, max=10_000
+    )
+    recall_steps: int = param(
+        "delayed recall: training updates per truncation", min=1, max=1_000_000
+    )
+    hidden_size: int = param(
+        "recurrent units (recall, clipping, Jacobians)", min=1, max=4096
+    )
+    batch_size: int = param("sequences per update", min=1, max=4096)
+    lr: float = param("Adam learning rate (recall, character LM)", min=1e-6, max=10.0)
+    # part 3: vanishing / exploding gradients
+    sigmas: tuple[float, ...] = param(
+        "largest singular values of W_hh to sweep", min=0.01, max=10.0
+    )
+    jacobian_steps: int = param(
+        "steps back over which Jacobian products are measured", min=1, max=10_000
+    )
+    clip_norm: float = param("gradient-norm clipping threshold", min=1e-6, max=1e6)
+    clip_sigma: float = param(
+        "W_hh's singular value in the exploding ReLU-RNN run", min=0.01, max=10.0
+    )
+    clip_lr: float = param("SGD learning rate of the exploding run", min=1e-6, max=10.0)
+    clip_steps: int = param("SGD updates of the exploding run", min=1, max=1_000_000)
+    clip_seeds: int = param("runs with and without clipping", min=1, max=100)
+    lstm_forget_bias: float = param(
+        "forget-gate bias of the 'forget gate near 1' LSTM", min=-20.0, max=20.0
+    )
+    # part 4: interpretable units in a character LM on text8
+    lm_chars: int = param(
+        "characters of text8 used (training + held-out)", min=20_000, max=100_000_000
+    )
+    lm_hidden_size: int = param("character LM: LSTM units", min=1, max=4096)
+    lm_seq_len: int = param("character LM: truncated-BPTT length", min=2, max=10_000)
+    lm_steps: int = param("character LM: training updates", min=1, max=10_000_000)
+    # part 5: dropout and multi-layer RNNs
+    dropout_p: float = param("dropout's drop probability P", min=0.0, max=0.99)
+    layers: tuple[int, ...] = param(
+        "numbers of stacked layers to compare", min=1, max=16
+    )
     seed: int = param("base random seed", min=0)
 
 
@@ -107,7 +266,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment(
             "bit_relay",
             "02_bit_relay.ipynb",
-            LatchingConfig,
+            BitRelayConfig,
             "E2 Bit relay",
             needs=("latching",),
         ),

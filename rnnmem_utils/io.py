@@ -19,6 +19,8 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TMP_MARK = ".tmp-"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read the process umask (the only portable way is to set it)
 
 
 def results_root() -> Path:
@@ -60,6 +62,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         prefix=f".{path.stem}{TMP_MARK}", suffix=path.suffix, dir=path.parent
     )
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give results the usual mode
     tmp = Path(tmp)
     try:
         yield tmp

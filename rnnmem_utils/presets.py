@@ -23,43 +23,226 @@ _latching_paper = dict(
     repeats=30,  # "num_repeats = 30"
     epochs=5,  # "num_epochs = 5"
     n_sequences=10_000,  # "N = 10000"
-    hidden_size=1,  # one recurrent unit, as Bengio et al. 1994
+    batch_size=16,  # "batch_size=16"
+    lr=1e-3,  # Keras 2.1 Adam default (the question passes no optimizer settings)
+    hidden_size=1,  # "RNN_CELL(1, ...)": one recurrent unit, as Bengio et al. 1994
+    noise_std=0.1,  # "np.random.normal(loc=0, scale=0.1, ...)"
+    val_fraction=0.2,  # "validation_split=0.2"
+    # Our criterion (the question states none): a latching model is ~100% right
+    # (signal 1 vs noise 0.1), a failed one ~50%; runs are bimodal, 0.9 splits them.
+    success_threshold=0.9,
+    torch_lengths=(2, 5, 8, 10, 15, 20, 25, 30, *range(40, 201, 10)),  # as the grid
+    bug_lengths=(
+        2,
+        5,
+        8,
+        10,
+        15,
+        20,
+        25,
+        30,
+        *range(40, 201, 10),
+    ),  # the question ran the bug everywhere
+    bug_repeats=30,
+    tuned_lengths=(5, 100),  # "I ran only for 5 and 100 time steps"
+    # The answer tweaked "the learning rate, number of epochs, and batch size" without
+    # giving values; ours: 10x Keras' lr, twice the epochs, a larger batch.
+    tuned_lr=1e-2,
+    tuned_epochs=10,
+    tuned_batch_size=32,
+    tuned_repeats=30,
+    bengio_lengths=tuple(range(10, 101, 10)),  # Bengio et al. 1994, Fig. 2: T = 10..100
+    bengio_repeats=30,  # trials per length (Bengio's count is not in the seed)
+    bengio_epochs=5,  # as the question's training
+    landscape_lengths=(
+        2,
+        5,
+        10,
+        20,
+        50,
+        100,
+    ),  # Pascanu et al. 2013, Fig. 6 "growing length"
+    landscape_points=601,  # w in [-3, 3] step 0.01
     seed=0,
 )
 LATCHING = {
     "paper": _latching_paper,
-    "default": {**_latching_paper, "repeats": 10},  # the asker's extended runs: 10 repeats
-    "smoke": {**_latching_paper, "lengths": (2, 10), "repeats": 2, "epochs": 1,
-              "n_sequences": 200},
+    "default": {
+        **_latching_paper,
+        "repeats": 10,  # the asker's extended runs: 10 repeats (fits 2 CPU cores)
+        # modern cells on short lengths: the time loop's cost grows with the
+        # longest length, and the Keras cells already separate there
+        "torch_lengths": (2, 5, 10, 20),
+        "bug_lengths": (5, 60),  # a length every cell latches, one where the LSTM fails
+        "bug_repeats": 5,
+        "tuned_repeats": 10,
+        "tuned_batch_size": 128,  # a larger batch: 4x fewer sequential steps
+        "bengio_repeats": 20,
+    },
+    "smoke": {  # seconds: the whole pipeline on tiny data, no claim expected to hold
+        **_latching_paper,
+        "lengths": (2, 10),
+        "repeats": 2,
+        "epochs": 1,
+        "n_sequences": 200,
+        "torch_lengths": (2, 10),
+        "bug_lengths": (5,),
+        "bug_repeats": 2,
+        "tuned_lengths": (5, 20),
+        "tuned_epochs": 1,
+        "tuned_repeats": 2,
+        "bengio_lengths": (10, 20),
+        "bengio_repeats": 2,
+        "bengio_epochs": 1,
+        "landscape_lengths": (2, 5, 10),
+        "landscape_points": 61,
+    },
 }
 
 # ---------------------------------------------------------------------------
 # E2 bit relay (seed 002: the answer's "task 2")
 # ---------------------------------------------------------------------------
-_bit_relay_paper = {**_latching_paper, "hidden_size": 8, "repeats": 10, "epochs": 10}
+_bit_relay_paper = dict(
+    cells=("srnn", "lstm", "gru"),
+    lengths=(2, 5, 8, 10, 15, 20, 25, 30, *range(40, 201, 10)),  # "as task 1"
+    repeats=10,  # asker's update 2018-04-19: "8 unit; 10 repeats; 10 epochs"
+    epochs=10,
+    n_sequences=10_000,  # as task 1
+    batch_size=16,
+    lr=1e-3,
+    hidden_size=8,  # "8 unit"
+    # the asker ran Keras (2018 defaults); the answer's code is not in the seed,
+    # so both forms run (its ranking matches the modern PyTorch cells)
+    styles=("keras2018", "torch"),
+    noise_std=0.1,
+    val_fraction=0.2,
+    success_threshold=0.9,  # as E1
+    seed=0,
+)
 BIT_RELAY = {
     "paper": _bit_relay_paper,
-    "default": _bit_relay_paper,
-    "smoke": {**_bit_relay_paper, "lengths": (4, 10), "repeats": 2, "epochs": 1,
-              "n_sequences": 200},
+    "default": {
+        **_bit_relay_paper,
+        # a documented subset: the time loop's cost grows with the longest
+        # length; these span easy to hard within 10 minutes on 2 cores
+        "lengths": (4, 10, 20, 40),
+    },
+    "smoke": {
+        **_bit_relay_paper,
+        "lengths": (4, 10),
+        "repeats": 2,
+        "epochs": 1,
+        "n_sequences": 200,
+    },
 }
 
 # ---------------------------------------------------------------------------
 # E3 synthetic cycles (seed 001, Verwimp et al. 2018, section 4.2)
 # ---------------------------------------------------------------------------
+_cycles_paper = dict(
+    train_tokens=16_000_000,  # "The training set contains 16M tokens"
+    valid_tokens=160_000,  # "the validation and test set each contain 160k tokens"
+    test_tokens=160_000,
+    hidden_size=50,  # "an LSTM with 1 hidden layer of 50 units"
+    epochs=1,  # not stated; one pass over 16M tokens reaches the paper's PPL range
+    batch_size=20,  # not stated; their PTB setup's batch (section 4.3.1)
+    seq_len=50,  # not stated; covers the 32-step dependency span
+    optimizer="adagrad",  # "with Adagrad [65] and a learning rate of 0.05"
+    lr=0.05,
+    max_delay=50,  # Figure 3's delays (and the public code's max_delay 50)
+    gradient_tokens=160_000,  # "recorded for the validation set": all of it
+    gradient_streams=64,  # engine parallelism only; results do not depend on it
+    lda_test_tokens=10_000,  # "We reserve the last 10k tokens for testing"
+    counting_dims=5,  # "5 dimensions ... are mostly responsible" (Table 1)
+    seed=0,
+)
 CYCLES = {
-    "paper": dict(seed=0),
-    "default": dict(seed=0),
-    "smoke": dict(seed=0),
+    "paper": _cycles_paper,
+    # the paper's data fits a 2-core CPU (~0.5 M tokens/s, ~35 s per epoch with
+    # fused nn.LSTM), so default trains 4 epochs to get closer to the minimum
+    # (the paper does not state its epochs); everything else as the paper
+    "default": {**_cycles_paper, "epochs": 4},
+    "smoke": {
+        **_cycles_paper,
+        "train_tokens": 200_000,
+        "valid_tokens": 12_000,
+        "test_tokens": 4_000,
+        "epochs": 1,
+        "max_delay": 40,
+        "gradient_tokens": 600,
+        "gradient_streams": 4,
+        "lda_test_tokens": 2_000,
+    },
 }
 
 # ---------------------------------------------------------------------------
 # E6 foundations (seed 003: lecture notes on RNNs)
 # ---------------------------------------------------------------------------
+# The lecture states mechanisms, not numbers, so "paper" is the lesson at a
+# comfortable size: longer training, more restarts, a wider sweep.
+_foundations_paper = dict(
+    repeat_seq_len=12,  # 4096 sequences: "correct on every input" checked exhaustively
+    repeat_steps=2000,
+    repeat_restarts=8,  # a 3-unit ReLU net can start with dead units; keep the best
+    repeat_lr=0.05,  # tiny net, smooth loss: a large step is fine
+    recall_delay=5,  # the known dependency length truncation must cover
+    recall_seq_len=20,
+    recall_symbols=4,  # chance accuracy 1/4
+    truncations=(1, 2, 3, 4, 5, 6, 8, 10, 15, 20),  # 20 = full BPTT
+    recall_steps=1000,
+    hidden_size=32,
+    batch_size=32,
+    lr=0.01,
+    sigmas=(0.5, 0.8, 0.9, 1.0, 1.1, 1.5, 2.0, 3.0),  # crosses 1
+    jacobian_steps=60,
+    clip_norm=1.0,
+    clip_sigma=1.3,  # ReLU RNN with sigma > 1: activations and gradients grow
+    clip_lr=0.2,  # plain SGD; Adam's per-weight scaling would hide the explosion
+    clip_steps=400,
+    clip_seeds=5,
+    lstm_forget_bias=5.0,  # sigmoid(5) = 0.993: forget gate near 1
+    lm_chars=4_500_000,  # the whole local text8 prefix (4.5% of text8)
+    lm_hidden_size=256,
+    lm_seq_len=100,  # Karpathy's char-rnn default
+    lm_steps=20_000,
+    dropout_p=0.5,
+    layers=(1, 2, 3, 4),
+    seed=0,
+)
 FOUNDATIONS = {
-    "paper": dict(seed=0),
-    "default": dict(seed=0),
-    "smoke": dict(seed=0),
+    "paper": _foundations_paper,
+    "default": {
+        **_foundations_paper,  # <= 5 min on a 2-core CPU
+        "repeat_steps": 600,
+        "repeat_restarts": 4,
+        "repeat_seq_len": 10,
+        "truncations": (2, 4, 5, 6, 8, 10, 20),
+        "recall_steps": 300,
+        "sigmas": (0.5, 0.9, 1.0, 1.1, 1.5, 2.0, 3.0),
+        "clip_steps": 200,
+        "clip_seeds": 3,
+        "lm_hidden_size": 64,
+        "lm_seq_len": 64,  # ~30 s of training
+        "lm_steps": 6000,
+        "layers": (1, 2, 3),
+    },
+    "smoke": {
+        **_foundations_paper,  # seconds: exercises every part, claims may fail
+        "repeat_steps": 100,
+        "repeat_restarts": 1,
+        "repeat_seq_len": 6,
+        "truncations": (2, 10, 20),
+        "recall_steps": 30,
+        "sigmas": (0.5, 1.0, 2.0),
+        "jacobian_steps": 20,
+        "clip_steps": 20,
+        "clip_seeds": 1,
+        "lm_chars": 50_000,
+        "lm_hidden_size": 32,
+        "lm_seq_len": 32,
+        "lm_steps": 30,
+        "layers": (1, 2),
+    },
 }
 
 PRESETS = {

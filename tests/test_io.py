@@ -52,3 +52,10 @@ def test_results_dir_default_and_explicit(results_root, tmp_path):
     assert io.results_dir("smoke", "x") == results_root / "smoke" / "x"
     assert io.results_dir("smoke", "x", tmp_path / "o") == tmp_path / "o"
     assert (tmp_path / "o").is_dir()
+
+
+def test_results_get_the_usual_file_mode(tmp_path):
+    path = io.write_text(tmp_path / "r.txt", "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -9,12 +9,18 @@ import importlib
 
 _ENTRY_POINTS = {
     # "run_latching": "latching",   (entry point name -> submodule)
+    "run_latching": "latching",
+    "run_bit_relay": "latching",
+    "run_cycles": "cycles",
+    "run_foundations": "foundations",
 }
 
 
 def __getattr__(name):
     if name in _ENTRY_POINTS:
-        return getattr(importlib.import_module(f"{__name__}.{_ENTRY_POINTS[name]}"), name)
+        return getattr(
+            importlib.import_module(f"{__name__}.{_ENTRY_POINTS[name]}"), name
+        )
     try:
         return importlib.import_module(f"{__name__}.{name}")
     except ModuleNotFoundError as e:

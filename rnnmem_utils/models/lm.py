@@ -1,0 +1,196 @@
+"""Recurrent language models with a step interface that exposes their states.
+
+Training runs the fused ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` over a whole
+``(T, B)`` block. The analysis (state gradients, probes) needs the states
+themselves and the input vector ``x_t`` each step: :meth:`RecurrentLM.step`
+recomputes one step with the *same* weights and torch.nn's own equations
+(gate order i, f, g, o for the LSTM; r, z, n with the reset gate applied
+after the recurrent matmul for the GRU), so a state gradient taken through
+``step`` is the gradient of the trained model.
+
+The input ``x_t`` is the embedding ``e_t = E x_t`` (Verwimp et al. 2018, eq. 2)
+or, without an embedding layer, the one-hot vector itself (section 4.2).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+STATE_NAMES = {"lstm": ("h", "c"), "gru": ("h",), "rnn": ("h",)}
+
+
+class RecurrentLM(nn.Module):
+    """Input (embedding or one-hot) -> one recurrent layer -> linear decoder.
+
+    ``embedding_size=None`` feeds one-hot vectors (no embedding layer).
+    States are tuples of ``(B, H)`` tensors named by :attr:`state_names`.
+    """
+
+    def __init__(
+        self,
+        cell: str,
+        vocab_size: int,
+        hidden_size: int,
+        embedding_size: int | None = None,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"cell {cell!r}; options are {sorted(CELLS)}")
+        self.cell, self.vocab_size, self.hidden_size = cell, vocab_size, hidden_size
+        self.embedding = (
+            nn.Embedding(vocab_size, embedding_size) if embedding_size else None
+        )
+        self.input_size = embedding_size or vocab_size
+        self.rnn = CELLS[cell](self.input_size, hidden_size)
+        self.drop = nn.Dropout(dropout)  # on the recurrent output only (section 4.3.1)
+        self.decoder = nn.Linear(hidden_size, vocab_size)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return STATE_NAMES[self.cell]
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``(T, B)`` token ids -> ``(T, B, E)`` input vectors x_t."""
+        if self.embedding is None:
+            return F.one_hot(tokens, self.vocab_size).to(self.decoder.weight.dtype)
+        return self.embedding(tokens)
+
+    def init_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+        w = self.decoder.weight
+        zeros = w.new_zeros(batch_size, self.hidden_size)
+        return tuple(zeros.clone() for _ in self.state_names)
+
+    def forward(self, tokens, state=None):
+        """Fused pass: ``(T, B)`` tokens -> ``(T, B, V)`` logits and the last state."""
+        state = self.init_state(tokens.shape[1]) if state is None else state
+        packed = tuple(s.unsqueeze(0) for s in state)  # (1, B, H): nn.LSTM's layout
+        out, last = self.rnn(
+            self.embed(tokens), packed if self.cell == "lstm" else packed[0]
+        )
+        last = last if self.cell == "lstm" else (last,)
+        return self.decoder(self.drop(out)), tuple(s.squeeze(0) for s in last)
+
+    def step(self, x_t: torch.Tensor, state: tuple) -> tuple:
+        """One step on the input vector ``x_t`` ``(B, E)``; returns the new state."""
+        w_ih, w_hh = self.rnn.weight_ih_l0, self.rnn.weight_hh_l0
+        b_ih, b_hh = self.rnn.bias_ih_l0, self.rnn.bias_hh_l0
+        if self.cell == "lstm":
+            h, c = state
+            gates = F.linear(x_t, w_ih, b_ih) + F.linear(h, w_hh, b_hh)  # (B, 4H)
+            i, f, g, o = gates.chunk(4, dim=-1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            return torch.sigmoid(o) * torch.tanh(c), c
+        if self.cell == "gru":
+            (h,) = state
+            xr, xz, xn = F.linear(x_t, w_ih, b_ih).chunk(3, dim=-1)
+            hr, hz, hn = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)
+            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+            n = torch.tanh(xn + r * hn)
+            return ((1 - z) * n + z * h,)
+        (h,) = state
+        return (torch.tanh(F.linear(x_t, w_ih, b_ih) + F.linear(h, w_hh, b_hh)),)
+
+    @torch.no_grad()
+    def step_tangent(self, x_t: torch.Tensor, state: tuple, d_in: tuple, d_out: tuple):
+        """One step plus its forward-mode derivative, written by hand.
+
+        ``d_in``: state tangents, each ``(B, N, H)``; their push-forward through
+        the step is written into ``d_out`` (same shapes). Returns the new state
+        and the input tangents d s_t / d x_t, each ``(B, E, H)``.
+
+        Why it is fast: the elementwise gate derivatives are folded into
+        per-stream copies of the weights, so each tangent costs one matmul per
+        state. LSTM (gates i, f, g, o; k = o (1 - tanh^2 c)): dc' = f dc + dh Wc_b,
+        dh' = k dc' + dh Wo_b, with Wc_b = sum over i, f, g of
+        W_hh,gate^T diag(slope): 2 H^2 multiply-adds per tangent instead of 4 H^2.
+        GRU: dh' = z dh + dh W_b (H^2); vanilla RNN: dh' = dh W_hh^T diag(1 - h'^2).
+        """
+        step = {
+            "lstm": self._lstm_tangent,
+            "gru": self._gru_tangent,
+            "rnn": self._rnn_tangent,
+        }[self.cell]
+        return step(x_t, state, d_in, d_out)
+
+    def _weights(self):
+        r = self.rnn
+        return r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0
+
+    def _lstm_tangent(self, x_t, state, d_in, d_out):
+        w_ih, w_hh, b_ih, b_hh = self._weights()
+        h, c = state
+        gates = F.linear(x_t, w_ih, b_ih) + F.linear(h, w_hh, b_hh)  # (B, 4H)
+        i, f, g, o = gates.chunk(4, dim=-1)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c_new = f * c + i * g
+        tanh_c = torch.tanh(c_new)
+        k = o * (1 - tanh_c * tanh_c)  # (B, H): d h / d c
+        slope_c = torch.stack([i * (1 - i) * g, f * (1 - f) * c, i * (1 - g * g)], 1)
+        slope_o = (o * (1 - o) * tanh_c)[:, None]  # (B, 1, H)
+        new_c = _fold(_chunks(w_ih, 4)[:3], slope_c)  # (B, E, H) input tangents
+        new_o = _fold(_chunks(w_ih, 4)[3:], slope_o)
+        w_c = _fold(_chunks(w_hh, 4)[:3], slope_c)  # (B, H, H)
+        w_o = _fold(_chunks(w_hh, 4)[3:], slope_o)
+        (dh, dc), (dh_out, dc_out) = d_in, d_out
+        for b in range(x_t.shape[0]):
+            torch.mul(dc[b], f[b], out=dc_out[b]).addmm_(dh[b], w_c[b])
+            torch.mul(dc_out[b], k[b], out=dh_out[b]).addmm_(dh[b], w_o[b])
+        return (o * tanh_c, c_new), (new_c * k[:, None] + new_o, new_c)
+
+    def _gru_tangent(self, x_t, state, d_in, d_out):
+        w_ih, w_hh, b_ih, b_hh = self._weights()
+        (h,) = state
+        xr, xz, xn = F.linear(x_t, w_ih, b_ih).chunk(3, dim=-1)
+        hr, hz, hn = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)
+        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+        n = torch.tanh(xn + r * hn)
+        dn = (1 - n * n) * (1 - z)  # d h' / d(pre-activation of n)
+        s_r, s_z = r * (1 - r) * hn * dn, z * (1 - z) * (h - n)
+        new = _fold(_chunks(w_ih, 3), torch.stack([s_r, s_z, dn], 1))  # (B, E, H)
+        w = _fold(_chunks(w_hh, 3), torch.stack([s_r, s_z, r * dn], 1))  # (B, H, H)
+        for b in range(x_t.shape[0]):
+            torch.mul(d_in[0][b], z[b], out=d_out[0][b]).addmm_(d_in[0][b], w[b])
+        return ((1 - z) * n + z * h,), (new,)
+
+    def _rnn_tangent(self, x_t, state, d_in, d_out):
+        w_ih, w_hh, b_ih, b_hh = self._weights()
+        h_new = torch.tanh(F.linear(x_t, w_ih, b_ih) + F.linear(state[0], w_hh, b_hh))
+        slope = (1 - h_new * h_new)[:, None]  # (B, 1, H)
+        new, w = _fold(_chunks(w_ih, 1), slope), _fold(_chunks(w_hh, 1), slope)
+        for b in range(x_t.shape[0]):
+            torch.mm(d_in[0][b], w[b], out=d_out[0][b])
+        return (h_new,), (new,)
+
+    @torch.no_grad()
+    def states(self, tokens: torch.Tensor, state=None) -> dict[str, torch.Tensor]:
+        """Every state after every input: ``{name: (T, B, H)}`` (via :meth:`step`)."""
+        state = self.init_state(tokens.shape[1]) if state is None else state
+        xs = self.embed(tokens)
+        out = {name: [] for name in self.state_names}
+        for x_t in xs:
+            state = self.step(x_t, state)
+            for name, s in zip(self.state_names, state, strict=True):
+                out[name].append(s)
+        return {name: torch.stack(v) for name, v in out.items()}
+
+    def state_index(self, name: str) -> int:
+        if name not in self.state_names:
+            raise ValueError(
+                f"state {name!r}; options for {self.cell} are {self.state_names}"
+            )
+        return self.state_names.index(name)
+
+
+def _chunks(weight: torch.Tensor, n_gates: int) -> torch.Tensor:
+    """torch.nn's stacked gate weights (G*H, In) -> (G, In, H), transposed per gate."""
+    return weight.view(n_gates, -1, weight.shape[-1]).transpose(1, 2)
+
+
+def _fold(w: torch.Tensor, slopes: torch.Tensor) -> torch.Tensor:
+    """sum over gates of W_gate^T diag(slope_gate), per stream: (G, In, H) and
+    slopes (B, G, H) -> (B, In, H), the Jacobian block of one step."""
+    return torch.einsum("gjh,bgh->bjh", w, slopes)

@@ -1,0 +1,182 @@
+"""Full and truncated backpropagation through time, clipping, memory and time.
+
+Seed 003 (lecture notes): BPTT "treats the unrolled RNN as a deep feedforward
+graph" and must store every step's activations; truncated BPTT "partitions a
+long sequence into chunks, computes forward and backward passes within each
+chunk, and transfers the final hidden state to the next chunk while
+discarding per-step activations". Here a batch of length ``T`` is cut into
+chunks of ``truncation`` steps; each chunk is run forward from the previous
+chunk's (detached) state and backpropagated at once, so at most one chunk's
+graph is alive; the chunks' gradients are summed ("summed updates approximate
+full BPTT") and applied in one optimizer step. ``truncation >= T`` is full BPTT.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..data.chars import IGNORE
+from ..models.handbuilt import detach_state
+
+
+def chunks(T: int, truncation: int) -> list[slice]:
+    """``[0, T)`` cut into consecutive slices of at most ``truncation`` steps."""
+    return [slice(s, min(s + truncation, T)) for s in range(0, T, truncation)]
+
+
+def truncated_forward(step_fn: Callable, x: torch.Tensor, truncation: int, state=None):
+    """Run ``step_fn(x_chunk, state) -> (out, state)`` chunk by chunk, detaching the
+    state between chunks, so no gradient crosses a chunk boundary. Returns the
+    concatenated outputs ``(T, ...)`` (for measuring gradient reach)."""
+    outs = []
+    for sl in chunks(x.shape[0], truncation):
+        out, state = step_fn(x[sl], detach_state(state))
+        outs.append(out)
+    return torch.cat(outs)
+
+
+def _chunk_loss(logits: torch.Tensor, y: torch.Tensor, n_valid: int) -> torch.Tensor:
+    # Sum over the chunk divided by the whole batch's valid count: the chunks'
+    # losses then add up to the batch's mean loss.
+    return (
+        F.cross_entropy(
+            logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE, reduction="sum"
+        )
+        / n_valid
+    )
+
+
+def tbptt_update(
+    model,
+    optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    truncation: int,
+    state=None,
+    clip_norm: float | None = None,
+):
+    """One optimizer step on a batch ``x, y (T, B)`` with truncated BPTT.
+
+    Returns ``(loss, grad_norm, state)``: the batch's mean loss, the gradient norm
+    before clipping, and the final state (detached) to carry into the next batch.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    n_valid = max(int((y != IGNORE).sum()), 1)
+    total = 0.0
+    for sl in chunks(x.shape[0], truncation):
+        logits, state = model(x[sl], detach_state(state))  # (k, B, n_out)
+        loss = _chunk_loss(logits, y[sl], n_valid)
+        if loss.requires_grad:
+            loss.backward()
+        total += float(loss.detach())
+    grad_norm = _grad_norm(model)
+    if clip_norm is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    optimizer.step()
+    return total, grad_norm, detach_state(state)
+
+
+def _grad_norm(model) -> float:
+    grads = [p.grad.norm() for p in model.parameters() if p.grad is not None]
+    return float(torch.stack(grads).norm()) if grads else 0.0
+
+
+def train(
+    model,
+    sample: Callable,
+    *,
+    steps: int,
+    lr: float,
+    truncation: int,
+    clip_norm: float | None = None,
+    carry_state: bool = False,
+    optimizer: str = "adam",
+    progress: bool = False,
+) -> list[dict]:
+    """Train ``model`` with Adam (or plain SGD: Adam's per-parameter scaling
+    hides exploding gradients, so the clipping demo uses SGD) for ``steps`` updates on batches ``sample(step) ->
+    (x, y)``; returns one record per step: loss, grad_norm (before clipping),
+    seconds. ``carry_state`` passes the final state on to the next batch (a long
+    stream cut into consecutive batches, as for the character LM)."""
+    from tqdm.auto import tqdm
+
+    opt_cls = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[optimizer]
+    opt = opt_cls(model.parameters(), lr=lr)
+    state, history = None, []
+    for step in tqdm(range(steps), disable=not progress, leave=False):
+        x, y = sample(step)
+        t0 = time.perf_counter()
+        loss, gnorm, state = tbptt_update(
+            model, opt, x, y, truncation, state if carry_state else None, clip_norm
+        )
+        history.append(
+            {
+                "step": step,
+                "loss": loss,
+                "grad_norm": gnorm,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
+    return history
+
+
+@torch.no_grad()
+def accuracy(model, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of non-ignored targets predicted right (full forward pass)."""
+    pred = model(x)[0].argmax(-1)
+    valid = y != IGNORE
+    return float((pred[valid] == y[valid]).float().mean())
+
+
+def saved_bytes(fn: Callable) -> int:
+    """Bytes of the distinct tensor storages autograd keeps for the backward pass
+    while ``fn()`` runs: the activation memory BPTT pays for (parameters, which
+    any method keeps, are excluded)."""
+    params: set[int] = set()
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor):
+        st = t.untyped_storage()
+        if st.data_ptr() not in params:
+            seen[st.data_ptr()] = st.nbytes()
+        return t
+
+    def collect_params(model_params):
+        params.update(p.untyped_storage().data_ptr() for p in model_params)
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(collect_params)
+    return sum(seen.values())
+
+
+def chunk_memory(model, x: torch.Tensor, y: torch.Tensor, truncation: int) -> int:
+    """Activation bytes held at once by truncated BPTT: those of one chunk's graph
+    (the first chunk; all chunks but a shorter last one are alike)."""
+    sl = chunks(x.shape[0], truncation)[0]
+    n_valid = max(int((y != IGNORE).sum()), 1)
+
+    def run(collect_params):
+        collect_params(model.parameters())
+        logits, _ = model(x[sl])
+        return _chunk_loss(logits, y[sl], n_valid)
+
+    return saved_bytes(run)
+
+
+def train_regression(model, sample: Callable, *, steps: int, lr: float) -> list[float]:
+    """Adam on the mean squared error of ``model(x)`` against ``y`` for batches
+    ``sample(step) -> (x, y)``; returns the loss per step (the repeat detector)."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for step in range(steps):
+        x, y = sample(step)
+        loss = ((model(x) - y) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses

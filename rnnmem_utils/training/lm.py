@@ -1,0 +1,196 @@
+"""Language-model training: batchify, truncated BPTT with carried state, evaluation.
+
+The layout is pytorch/examples ``word_language_model``'s. ``batchify`` cuts a
+token stream into ``batch_size`` columns; each column is one contiguous piece
+of the stream, read top to bottom::
+
+    stream a b c d e f g h i j k l m n o p q r s t u v w x    batch_size = 4
+
+    ┌ a g m s ┐   rows: time steps t (T = 6)
+    │ b h n t │   columns: independent streams b (B = 4)
+    │ c i o u │
+    │ d j p v │   truncated BPTT reads seq_len rows at a time; the state
+    │ e k q w │   at the end of one chunk is the start of the next
+    └ f l r x ┘   (detached: gradients stop at the chunk boundary)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .. import io
+
+OPTIMIZERS = {
+    "sgd": torch.optim.SGD,
+    "adagrad": torch.optim.Adagrad,
+    "adam": torch.optim.Adam,
+}
+
+
+def batchify(tokens, batch_size: int) -> torch.Tensor:
+    """``(N,)`` stream -> ``(N // batch_size, batch_size)``; drops the remainder."""
+    tokens = torch.as_tensor(tokens, dtype=torch.long)
+    n_rows = tokens.numel() // batch_size
+    return tokens[: n_rows * batch_size].view(batch_size, n_rows).t().contiguous()
+
+
+def chunks(data: torch.Tensor, seq_len: int):
+    """Yield ``(inputs, targets)`` pairs ``(<=seq_len, B)`` along ``data``'s rows."""
+    for start in range(0, data.shape[0] - 1, seq_len):
+        n = min(seq_len, data.shape[0] - 1 - start)
+        yield data[start : start + n], data[start + 1 : start + 1 + n]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What the training loop needs (taken from an experiment's config)."""
+
+    epochs: int
+    batch_size: int
+    seq_len: int
+    lr: float
+    optimizer: str = "adagrad"
+    clip: float = 0.0  # gradient-norm clip; 0 = none
+    checkpoint_every: int = 500  # batches between checkpoints
+
+
+def _detach(state):
+    return tuple(s.detach() for s in state)
+
+
+def _checkpoint(path, model, opt, epoch, batch, state, log):
+    """Everything a resumed run needs, including torch's RNG (dropout masks)."""
+    io.save_torch(
+        path,
+        {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "epoch": epoch,
+            "batch": batch,
+            "state": state,
+            "log": log,
+            "rng": torch.get_rng_state(),
+        },
+    )
+
+
+def train(
+    model,
+    train_tokens,
+    settings: TrainSettings,
+    checkpoint: Path | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Train ``model`` in place with truncated BPTT; resumes from ``checkpoint``.
+
+    Returns the log: one record per epoch (train loss, tokens/s). A checkpoint
+    (model, optimizer, epoch, batch, carried state) is written atomically every
+    ``checkpoint_every`` batches; a resumed run continues where it stopped and
+    gives the same model as an uninterrupted one.
+    """
+    data = batchify(train_tokens, settings.batch_size)
+    opt = OPTIMIZERS[settings.optimizer](model.parameters(), lr=settings.lr)
+    start_epoch, start_batch, state, log = 0, 0, None, []
+    if checkpoint is not None and Path(checkpoint).exists():
+        ck = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        start_epoch, start_batch, state, log = (
+            ck["epoch"],
+            ck["batch"],
+            ck["state"],
+            ck["log"],
+        )
+        torch.set_rng_state(ck["rng"])
+    n_batches = math.ceil((data.shape[0] - 1) / settings.seq_len)
+    for epoch in range(start_epoch, settings.epochs):
+        log = _train_epoch(
+            model,
+            opt,
+            data,
+            settings,
+            epoch,
+            start_batch,
+            state,
+            log,
+            checkpoint,
+            n_batches,
+            progress,
+        )
+        start_batch, state = 0, None
+    return log
+
+
+def _train_epoch(
+    model,
+    opt,
+    data,
+    settings,
+    epoch,
+    start_batch,
+    state,
+    log,
+    checkpoint,
+    n_batches,
+    progress,
+):
+    model.train()
+    state = model.init_state(data.shape[1]) if state is None else state
+    total, count, clock = 0.0, 0, time.perf_counter()
+    bar = tqdm(
+        total=n_batches,
+        initial=start_batch,
+        disable=not progress,
+        desc=f"epoch {epoch + 1}/{settings.epochs}",
+    )
+    for batch, (x, y) in enumerate(chunks(data, settings.seq_len)):
+        if batch < start_batch:
+            continue
+        logits, state = model(x, _detach(state))  # (T, B, V)
+        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        opt.zero_grad()
+        loss.backward()
+        if settings.clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip)
+        opt.step()
+        total, count = total + loss.item() * y.numel(), count + y.numel()
+        bar.update()
+        if checkpoint is not None and (batch + 1) % settings.checkpoint_every == 0:
+            _checkpoint(checkpoint, model, opt, epoch, batch + 1, _detach(state), log)
+    bar.close()
+    log = [
+        *log,
+        {
+            "epoch": epoch + 1,
+            "train_loss": total / max(count, 1),
+            "tokens_per_s": count / (time.perf_counter() - clock),
+        },
+    ]
+    if checkpoint is not None:
+        _checkpoint(checkpoint, model, opt, epoch + 1, 0, None, log)
+    return log
+
+
+@torch.no_grad()
+def log_probs(model, tokens, seq_len: int = 200) -> torch.Tensor:
+    """Log-probabilities (T-1, V) of each next token of a single ``(T,)`` stream."""
+    model.eval()
+    data = torch.as_tensor(tokens, dtype=torch.long).view(-1, 1)
+    state, out = None, []
+    for x, _ in chunks(data, seq_len):
+        logits, state = model(x, state)
+        out.append(F.log_softmax(logits[:, 0], dim=-1))
+    return torch.cat(out)
+
+
+def perplexity(logp: torch.Tensor, tokens) -> float:
+    """exp of the mean negative log-likelihood of ``tokens[1:]`` under ``logp``."""
+    targets = torch.as_tensor(tokens, dtype=torch.long)[1:]
+    return math.exp(-logp.gather(1, targets[:, None]).mean().item())
