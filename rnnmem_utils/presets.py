@@ -45,11 +45,18 @@ _latching_paper = dict(
     ),  # the question ran the bug everywhere
     bug_repeats=30,
     tuned_lengths=(5, 100),  # "I ran only for 5 and 100 time steps"
-    # The answer tweaked "the learning rate, number of epochs, and batch size" without
-    # giving values; ours: 10x Keras' lr, twice the epochs, a larger batch.
-    tuned_lr=1e-2,
-    tuned_epochs=10,
-    tuned_batch_size=32,
+    # The answer tweaked "the learning rate, number of epochs, and batch size" "to
+    # make sure training always converged", without giving values. Ours is the best
+    # of a search over that space for the SRNN at L = 100 (default preset, 10
+    # repeats; experiments.latching.search_tuned, table in
+    # results/default/latching/tuned_search.csv): lr 1e-4..1e-1 x batch 16..256 x
+    # epochs 10..30. No setting converges always: success 0.5 for most, 0.4 or
+    # less at lr >= 1e-2, best 0.6 (mean accuracy 0.80) at lr 3e-3, batch 128 or
+    # 256, 30 epochs (one run in ten, within noise): the same share of runs fails
+    # whatever these settings (their recurrent weight shrinks below 1 at once).
+    tuned_lr=3e-3,
+    tuned_epochs=30,
+    tuned_batch_size=128,
     tuned_repeats=30,
     bengio_lengths=tuple(range(10, 101, 10)),  # Bengio et al. 1994, Fig. 2: T = 10..100
     bengio_repeats=30,  # trials per length (Bengio's count is not in the seed)
@@ -76,7 +83,6 @@ LATCHING = {
         "bug_lengths": (5, 60),  # a length every cell latches, one where the LSTM fails
         "bug_repeats": 5,
         "tuned_repeats": 10,
-        "tuned_batch_size": 128,  # a larger batch: 4x fewer sequential steps
         "bengio_repeats": 20,
     },
     "smoke": {  # seconds: the whole pipeline on tiny data, no claim expected to hold

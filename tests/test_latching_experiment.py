@@ -54,3 +54,18 @@ def test_run_bit_relay_reads_e1_when_present(tmp_path):
     assert verdicts["task_specific_torch"] == rm.claims.NOT_RUN
     assert set(res["runs"]["style"]) == {"keras2018", "torch"}
     assert set(res["runs"].cell) == {"srnn", "lstm", "gru"}
+
+
+def test_search_tuned_reruns_the_tuned_part(tmp_path):
+    """The search behind the tuned presets trains exactly what the tuned part does."""
+    cfg = rm.config.resolve(
+        "latching", "smoke", {"cells": ["srnn"], "lengths": [2], "n_sequences": 40}
+    )
+    res = ex.run_latching(cfg, tmp_path, preset="smoke", progress=False)
+    tuned = res["summary"].query("part == 'tuned' and seq_len == 20")
+    setting = (cfg.tuned_lr, cfg.tuned_batch_size, cfg.tuned_epochs)
+    table = ex.search_tuned(cfg, [setting, (1e-3, 16, 1)], seq_len=20)
+    assert list(table.columns[:5]) == ["cell", "seq_len", "lr", "batch_size", "epochs"]
+    assert len(table) == 2 and (table.repeats == cfg.tuned_repeats).all()
+    assert table.mean_acc[0] == pytest.approx(tuned.mean_acc.item())
+    assert table.success_freq[0] == pytest.approx(tuned.success_freq.item())

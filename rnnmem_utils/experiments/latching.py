@@ -202,6 +202,42 @@ def run_latching(cfg, out_dir, preset: str = "default", progress: bool = True) -
     return {"runs": runs, "summary": summary, "landscape": landscape, "claims": claims}
 
 
+def search_tuned(
+    cfg, settings, seq_len: int = 100, cell: str = "srnn", progress: bool = False
+) -> pd.DataFrame:
+    """The search behind the ``tuned_*`` presets: one row per ``(lr, batch_size,
+    epochs)`` in ``settings``, training ``cfg.tuned_repeats`` Keras 2018 ``cell``
+    models at ``seq_len`` exactly as the ``tuned`` part does (same data, same
+    seeds), with their mean accuracy and success frequency."""
+    rows = []
+    for lr, batch_size, epochs in settings:
+        spec = TrainSpec(cell, "keras2018", cfg.hidden_size, epochs, batch_size, lr)
+        df = train_chunk(
+            cfg,
+            task="latching",
+            part="tuned",
+            cell=cell,
+            style="keras2018",
+            lengths=(seq_len,),
+            repeats=cfg.tuned_repeats,
+            spec=spec,
+            progress=progress,
+        )
+        rows.append(
+            dict(
+                cell=cell,
+                seq_len=seq_len,
+                lr=lr,
+                batch_size=batch_size,
+                epochs=epochs,
+                repeats=len(df),
+                mean_acc=df.val_acc.mean(),
+                success_freq=(df.val_acc >= cfg.success_threshold).mean(),
+            )
+        )
+    return pd.DataFrame(rows)
+
+
 def _bengio(cfg, progress) -> pd.DataFrame:
     """Bengio 1994's setting: one tanh unit read out directly against +-0.8,
     no noise on the first element; modern (torch) init U(-1, 1)."""
