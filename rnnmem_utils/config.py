@@ -48,15 +48,13 @@ def param(help: str, *, min=None, max=None, choices=None):  # noqa: A002
 
 
 @dataclass(frozen=True)
-class LatchingConfig:
-    """E1 information latching (seed 002; Bengio, Simard & Frasconi 1994)."""
+class _SequenceTaskConfig:
+    """Fields shared by the two tasks of seed 002 (E1 latching, E2 bit relay)."""
 
     cells: tuple[str, ...] = param(
         "recurrent cells to compare", choices=("srnn", "lstm", "gru")
     )
-    lengths: tuple[int, ...] = param(
-        "sequence lengths L of the main grid", min=2, max=10_000
-    )
+    lengths: tuple[int, ...] = param("sequence lengths L", min=2, max=10_000)
     repeats: int = param(
         "independent training runs per (cell, length)", min=1, max=1000
     )
@@ -74,6 +72,12 @@ class LatchingConfig:
     success_threshold: float = param(
         "final validation accuracy counted as a success", min=0.5, max=1.0
     )
+
+
+@dataclass(frozen=True)
+class LatchingConfig(_SequenceTaskConfig):
+    """E1 information latching (seed 002; Bengio, Simard & Frasconi 1994)."""
+
     torch_lengths: tuple[int, ...] = param(
         "lengths run with the modern PyTorch cells", min=2, max=10_000
     )
@@ -103,33 +107,12 @@ class LatchingConfig:
 
 
 @dataclass(frozen=True)
-class BitRelayConfig:
+class BitRelayConfig(_SequenceTaskConfig):
     """E2 bit relay (seed 002, the answer's "task 2")."""
 
-    cells: tuple[str, ...] = param(
-        "recurrent cells to compare", choices=("srnn", "lstm", "gru")
-    )
-    lengths: tuple[int, ...] = param("sequence lengths L", min=2, max=10_000)
-    repeats: int = param(
-        "independent training runs per (cell, length)", min=1, max=1000
-    )
-    epochs: int = param("passes over the training set", min=1, max=1000)
-    n_sequences: int = param("sequences per data set, N", min=10, max=10_000_000)
-    batch_size: int = param("sequences per gradient step", min=1, max=100_000)
-    lr: float = param("Adam learning rate", min=1e-6, max=10.0)
-    hidden_size: int = param("recurrent units", min=1, max=4096)
     styles: tuple[str, ...] = param(
         "cell forms: Keras 2018 defaults, modern PyTorch",
         choices=("keras2018", "torch"),
-    )
-    noise_std: float = param(
-        "standard deviation of the Gaussian noise", min=0.0, max=10.0
-    )
-    val_fraction: float = param(
-        "validation split (the last fraction)", min=0.01, max=0.9
-    )
-    success_threshold: float = param(
-        "final validation accuracy counted as a success", min=0.5, max=1.0
     )
     seed: int = param("base random seed", min=0)
 
