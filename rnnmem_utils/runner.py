@@ -107,6 +107,8 @@ def _prepare(out: Path, fp: str) -> None:
     io.clean_temporaries(out)
     for marker in ("run.json", "claims.json"):
         (out / marker).unlink(missing_ok=True)
+    if (out / "figures").exists():  # every run draws its figures anew: none goes stale
+        shutil.rmtree(out / "figures")
     cache = out / "cache"
     stamp = cache / "FINGERPRINT"
     if cache.exists() and (not stamp.exists() or stamp.read_text().strip() != fp):
