@@ -35,7 +35,9 @@ def test_run_latching_resumes_from_chunks(tmp_path, monkeypatch):
     first = ex.run_latching(cfg, tmp_path, preset="smoke", progress=False)
     claims = json.loads((tmp_path / "claims.json").read_text())
     assert claims["config_hash"] == rm.config.config_hash(cfg)
-    assert len(list((tmp_path / "chunks").glob("*.csv"))) == 5  # 4 parts + bengio
+    assert (
+        len(list((tmp_path / "cache" / "chunks").glob("*.csv"))) == 5
+    )  # 4 parts + bengio
 
     def fail(*a, **k):
         raise AssertionError("a stored chunk was recomputed")

@@ -95,13 +95,13 @@ def _check(cfg) -> None:
 
 
 def cached(path: Path, cfg, compute) -> dict:
-    """``compute()`` once per configuration: stored with the config hash beside it."""
+    """``compute()`` once per run, resumable: the finished part is kept in the
+    output's ``cache/`` (which the runner empties when the code or configuration
+    changes; the file name carries the configuration's hash for direct use), and
+    written to ``path`` as a result with the hash beside it."""
     h = _config.config_hash(cfg)
-    if path.exists():
-        stored = io.read_json(path)
-        if stored.get("config_hash") == h:
-            return stored["data"]
-    data = compute()
+    unit = io.cache_dir(path.parent) / f"{path.stem}_{h}.json"
+    data = io.load_or_compute(unit, compute)
     io.write_json(path, {"config_hash": h, "data": data})
     return data
 

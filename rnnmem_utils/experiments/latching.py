@@ -107,9 +107,10 @@ def train_chunk(
 
 
 def _chunk(out_dir, name, cfg, compute) -> pd.DataFrame:
-    """A stored unit of work; its name carries the configuration's hash, so a
-    changed configuration never reuses a stale chunk."""
-    path = Path(out_dir) / CHUNKS / f"{name}_{config_hash(cfg)}.csv"
+    """A stored unit of work in the output's ``cache/`` (which the runner empties
+    when the code or configuration changes); its name also carries the
+    configuration's hash, so a direct call never reuses a stale chunk."""
+    path = io.cache_dir(out_dir) / CHUNKS / f"{name}_{config_hash(cfg)}.csv"
     return io.load_or_compute(path, compute)
 
 
