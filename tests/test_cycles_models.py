@@ -107,7 +107,8 @@ def test_resume_mid_epoch_equals_uninterrupted(tmp_path):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    training._checkpoint(mid, model, opt, 0, 3, tuple(s.detach() for s in state), [])
+    here = training._Position(0, 3, tuple(s.detach() for s in state), [])
+    training._checkpoint(mid, model, opt, here)
     resumed = RecurrentLM("lstm", 11, 8)
     training.train(resumed, tokens, settings, mid, progress=False)
     for p, q in zip(straight.parameters(), resumed.parameters(), strict=True):

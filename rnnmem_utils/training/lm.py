@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -65,17 +65,24 @@ def _detach(state):
     return tuple(s.detach() for s in state)
 
 
-def _checkpoint(path, model, opt, epoch, batch, state, log):
+@dataclass
+class _Position:
+    """Where training stands: what a checkpoint holds besides the weights."""
+
+    epoch: int = 0
+    batch: int = 0  # batches of ``epoch`` already done
+    state: tuple | None = None  # the recurrent state carried into the next batch
+    log: list = field(default_factory=list)
+
+
+def _checkpoint(path, model, opt, pos: _Position):
     """Everything a resumed run needs, including torch's RNG (dropout masks)."""
     io.save_torch(
         path,
         {
             "model": model.state_dict(),
             "optimizer": opt.state_dict(),
-            "epoch": epoch,
-            "batch": batch,
-            "state": state,
-            "log": log,
+            **vars(pos),
             "rng": torch.get_rng_state(),
         },
     )
@@ -97,61 +104,31 @@ def train(
     """
     data = batchify(train_tokens, settings.batch_size)
     opt = OPTIMIZERS[settings.optimizer](model.parameters(), lr=settings.lr)
-    start_epoch, start_batch, state, log = 0, 0, None, []
+    pos = _Position()
     if checkpoint is not None and Path(checkpoint).exists():
         ck = torch.load(checkpoint, weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        start_epoch, start_batch, state, log = (
-            ck["epoch"],
-            ck["batch"],
-            ck["state"],
-            ck["log"],
-        )
+        pos = _Position(ck["epoch"], ck["batch"], ck["state"], ck["log"])
         torch.set_rng_state(ck["rng"])
-    n_batches = math.ceil((data.shape[0] - 1) / settings.seq_len)
-    for epoch in range(start_epoch, settings.epochs):
-        log = _train_epoch(
-            model,
-            opt,
-            data,
-            settings,
-            epoch,
-            start_batch,
-            state,
-            log,
-            checkpoint,
-            n_batches,
-            progress,
-        )
-        start_batch, state = 0, None
-    return log
+    while pos.epoch < settings.epochs:
+        _train_epoch(model, opt, data, settings, pos, checkpoint, progress)
+    return pos.log
 
 
-def _train_epoch(
-    model,
-    opt,
-    data,
-    settings,
-    epoch,
-    start_batch,
-    state,
-    log,
-    checkpoint,
-    n_batches,
-    progress,
-):
+def _train_epoch(model, opt, data, settings, pos: _Position, checkpoint, progress):
+    """Finish epoch ``pos.epoch`` from batch ``pos.batch``; advance ``pos``."""
     model.train()
-    state = model.init_state(data.shape[1]) if state is None else state
+    state = model.init_state(data.shape[1]) if pos.state is None else pos.state
     total, count, clock = 0.0, 0, time.perf_counter()
     bar = tqdm(
-        total=n_batches,
-        initial=start_batch,
+        total=math.ceil((data.shape[0] - 1) / settings.seq_len),
+        initial=pos.batch,
         disable=not progress,
-        desc=f"epoch {epoch + 1}/{settings.epochs}",
+        desc=f"epoch {pos.epoch + 1}/{settings.epochs}",
     )
     for batch, (x, y) in enumerate(chunks(data, settings.seq_len)):
-        if batch < start_batch:
+        if batch < pos.batch:
             continue
         logits, state = model(x, _detach(state))  # (T, B, V)
         loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
@@ -163,19 +140,20 @@ def _train_epoch(
         total, count = total + loss.item() * y.numel(), count + y.numel()
         bar.update()
         if checkpoint is not None and (batch + 1) % settings.checkpoint_every == 0:
-            _checkpoint(checkpoint, model, opt, epoch, batch + 1, _detach(state), log)
+            here = replace(pos, batch=batch + 1, state=_detach(state))
+            _checkpoint(checkpoint, model, opt, here)
     bar.close()
-    log = [
-        *log,
+    pos.log = [
+        *pos.log,
         {
-            "epoch": epoch + 1,
+            "epoch": pos.epoch + 1,
             "train_loss": total / max(count, 1),
             "tokens_per_s": count / (time.perf_counter() - clock),
         },
     ]
+    pos.epoch, pos.batch, pos.state = pos.epoch + 1, 0, None
     if checkpoint is not None:
-        _checkpoint(checkpoint, model, opt, epoch + 1, 0, None, log)
-    return log
+        _checkpoint(checkpoint, model, opt, pos)
 
 
 @torch.no_grad()
