@@ -81,7 +81,10 @@ def out_dir_of(experiment: str, preset: str) -> Path:
 def is_complete(experiment: str, preset: str, fp: str | None = None) -> bool:
     out = out_dir_of(experiment, preset)
     run = out / "run.json"
-    if not (run.exists() and (out / "claims.json").exists()):
+    # The executed notebook stays out of git: a fresh clone holds the committed
+    # results but reruns them, and a local rerun skips what it has executed.
+    executed = out / config.EXPERIMENTS[experiment].notebook
+    if not (run.exists() and (out / "claims.json").exists() and executed.exists()):
         return False
     return fp is None or io.read_json(run).get("fingerprint") == fp
 

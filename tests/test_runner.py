@@ -22,6 +22,9 @@ def test_run_skip_and_rerun_on_change(toy, results_root):
         assert (out / name).exists(), name
     assert runner.status("toy", "smoke") == "complete"
     assert runner.run_one("toy", "smoke").status == "skipped"
+    (out / "toy.ipynb").unlink()  # as in a fresh clone: results committed, not executed
+    assert runner.status("toy", "smoke") == "incomplete"
+    assert runner.run_one("toy", "smoke").status == "ran"
     assert runner.run_one("toy", "smoke", force=True).status == "ran"
     changed = runner.run_one("toy", "smoke", {"seed": 1})
     assert changed.status == "ran", "new parameters make the old results stale"
