@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigError as e:
         print(f"rnnmem: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `rnnmem list | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
