@@ -46,10 +46,64 @@ class Claim:
     difference: str = ""
     source: str = ""
     details: dict = field(default_factory=dict)
+    # Uncertainty of ``reproduced`` from the repeats: [lo, hi], what kind of
+    # interval it is ("95% Wilson over 10 runs", "95% bootstrap over 10 seeds"),
+    # and whether the verdict is the same at both ends of it (None: no interval).
+    interval: list | None = None
+    interval_kind: str = ""
+    holds_across_interval: bool | None = None
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict {self.verdict!r}; options are {list(VERDICTS)}")
+        if self.interval is not None:
+            lo, hi = (float(v) for v in self.interval)
+            if not lo <= hi:
+                raise ValueError(f"interval {self.interval} of {self.id!r}: lo > hi")
+            self.interval = [lo, hi]
+
+
+def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (scipy's ``binomtest``).
+
+    With 10 runs a success frequency of 0.5 is 0.24-0.76: an all-or-nothing
+    outcome needs this, not mean +- standard deviation.
+    """
+    from scipy.stats import binomtest
+
+    if n <= 0:
+        raise ValueError("wilson_interval: n must be positive")
+    ci = binomtest(int(successes), int(n)).proportion_ci(
+        confidence_level=level, method="wilson"
+    )
+    return float(ci.low), float(ci.high)
+
+
+def bootstrap_interval(
+    values, statistic=None, *, level: float = 0.95, n_resamples: int = 2000, seed=0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic`` (default: the mean) over
+    the repeats in ``values`` (scipy's ``bootstrap``). ``values`` may be a tuple
+    of equally long arrays for a paired statistic (``statistic(a, b)``)."""
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    data = values if isinstance(values, tuple) else (np.asarray(values, float),)
+    data = tuple(np.asarray(v, float) for v in data)
+    if len(data[0]) < 2 or np.ptp(np.concatenate(data)) == 0:  # no spread to resample
+        stat = (statistic or np.mean)(*data)
+        return float(stat), float(stat)
+    res = bootstrap(
+        data,
+        statistic or np.mean,
+        paired=len(data) > 1,
+        vectorized=False,
+        confidence_level=level,
+        n_resamples=n_resamples,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def relative_difference(reproduced: float, published: float) -> float:

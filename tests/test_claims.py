@@ -39,3 +39,30 @@ def test_claimset_writes_marker_with_config_hash(tmp_path):
     assert data["config_hash"] == config.config_hash(cfg)
     assert [c["verdict"] for c in data["claims"]] == [C.REPRODUCED, C.NOT_RUN]
     assert (tmp_path / "claims.csv").exists()
+
+
+def test_wilson_interval_matches_closed_form():
+    import math
+
+    from rnnmem_utils.claims import wilson_interval
+
+    k, n, z = 5, 10, 1.959963984540054
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    lo, hi = wilson_interval(k, n)
+    assert abs(lo - (centre - half)) < 1e-9 and abs(hi - (centre + half)) < 1e-9
+    assert wilson_interval(0, 10)[0] == 0.0
+
+
+def test_bootstrap_interval_covers_the_mean_and_collapses_without_spread():
+    import numpy as np
+
+    from rnnmem_utils.claims import Claim, bootstrap_interval
+
+    x = np.random.default_rng(1).normal(3.0, 1.0, 200)
+    lo, hi = bootstrap_interval(x)
+    assert lo < x.mean() < hi and hi - lo < 0.5
+    assert bootstrap_interval([0.7, 0.7, 0.7]) == pytest.approx((0.7, 0.7))
+    with pytest.raises(ValueError):
+        Claim("a", "s", 1, 1, "c", "reproduced", interval=[2, 1])
