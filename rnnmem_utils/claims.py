@@ -200,10 +200,47 @@ class ClaimSet:
             },
         )
 
-    def _repr_markdown_(self) -> str:  # shown when a notebook displays the set
-        rows = ["| claim | published | ours | verdict |", "| --- | --- | --- | --- |"]
-        rows += [
-            f"| {c.statement} | {c.published} | {c.reproduced} | {c.verdict} |"
-            for c in self.claims
+    def table(self, *ids: str) -> str:
+        """Markdown table of the claims ``ids`` (all if none), numbers from this run.
+
+        Lessons keep their prose qualitative and show this table after a
+        figure, so a notebook at any preset agrees with its own numbers.
+        """
+        known = {c.id: c for c in self.claims}
+        missing = [i for i in ids if i not in known]
+        if missing:
+            raise KeyError(f"no claim {missing}; claims of this run: {sorted(known)}")
+        rows = [
+            "| claim | published | ours | interval | verdict |",
+            "| --- | --- | --- | --- | --- |",
         ]
+        for c in [known[i] for i in ids] if ids else self.claims:
+            span = (
+                f"{_short(c.interval[0])} to {_short(c.interval[1])} ({c.interval_kind})"
+                if c.interval
+                else ""
+            )
+            rows.append(
+                f"| {c.statement} | {_short(c.published)} | {_short(c.reproduced)} "
+                f"| {span} | {c.verdict} |"
+            )
         return "\n".join(rows)
+
+    def show(self, *ids: str):
+        """Display :meth:`table` in a notebook."""
+        from IPython.display import Markdown
+
+        return Markdown(self.table(*ids))
+
+    def _repr_markdown_(self) -> str:  # shown when a notebook displays the set
+        return self.table()
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_short(v)}" for k, v in value.items())
+    return "—" if value is None else str(value)

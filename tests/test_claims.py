@@ -66,3 +66,25 @@ def test_bootstrap_interval_covers_the_mean_and_collapses_without_spread():
     assert bootstrap_interval([0.7, 0.7, 0.7]) == pytest.approx((0.7, 0.7))
     with pytest.raises(ValueError):
         Claim("a", "s", 1, 1, "c", "reproduced", interval=[2, 1])
+
+
+def test_table_shows_the_asked_claims_and_names_the_known_ones():
+    cs = C.ClaimSet("latching", config.resolve("latching", "smoke"), "smoke")
+    cs.add(
+        C.Claim(
+            "a",
+            "first",
+            0.5,
+            0.625,
+            "c",
+            C.REPRODUCED,
+            interval=[0.3, 0.8],
+            interval_kind="95% Wilson over 8 runs",
+        )
+    )
+    cs.add(C.Claim("b", "second", 1, 2, "c", C.NOT_REPRODUCED))
+    text = cs.table("a")
+    assert "first" in text and "0.625" in text and "0.3 to 0.8" in text
+    assert "second" not in text
+    with pytest.raises(KeyError, match="a', 'b"):
+        cs.table("zz")
