@@ -22,6 +22,7 @@ _SUBMODULES = {
     "report",
     "training",
     "runner",
+    "store",
 }
 
 

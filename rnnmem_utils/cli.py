@@ -1,11 +1,13 @@
-"""The ``rnnmem`` command: list, run and report the experiments.
+"""The ``rnnmem`` command: list, run and report the experiments; manage the store.
 
     rnnmem list [--preset P] [--params NAME]
     rnnmem run [NAME ...] --preset P [-p key=value ...] [--jobs N] [--force]
     rnnmem report [--preset P]
+    rnnmem store list | prune [--dry-run]
 
-Every request is validated (experiment names, preset, overrides: names, types
-and ranges) before any notebook starts. This module never imports torch.
+Every request is validated (experiment names, preset, overrides: names, types,
+ranges and cross-field rules; the data files) before any notebook starts.
+Exit status: 0 done, 1 a run failed, 2 bad input, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,17 +23,13 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rnnmem", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
-    ls = sub.add_parser(
-        "list", help="list the experiments, their notebooks and run status"
-    )
+    ls = sub.add_parser("list", help="list the experiments and their results")
     ls.add_argument("--preset", default="default", choices=config.PRESET_NAMES)
     ls.add_argument(
         "--params", metavar="NAME", help="show the parameters of one experiment"
     )
 
-    run = sub.add_parser(
-        "run", help="execute notebooks with papermill into results/<preset>/"
-    )
+    run = sub.add_parser("run", help="execute notebooks into results/<preset>/")
     run.add_argument(
         "names",
         nargs="*",
@@ -45,25 +43,26 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a parameter (JSON value), e.g. -p repeats=30 -p lengths=[5,100]",
+        help="override a parameter (JSON value), e.g. -p repeats=30 -p lengths=[5,100]"
+        "; the result is published as a variant, <experiment>@<overrides>",
     )
     run.add_argument(
-        "--jobs",
-        "-j",
-        type=int,
-        default=1,
-        help="notebooks to run in parallel (default 1)",
+        "--jobs", "-j", type=int, default=1, help="notebooks run in parallel (1)"
     )
     run.add_argument(
-        "--force",
-        action="store_true",
-        help="rerun even if results are up to date, from scratch",
+        "--force", action="store_true", help="rerun even if results are up to date"
     )
 
-    rep = sub.add_parser(
-        "report", help="build results/<preset>/REPORT.md and REPORT.html"
-    )
+    rep = sub.add_parser("report", help="build results/<preset>/REPORT.md and .html")
     rep.add_argument("--preset", default="default", choices=config.PRESET_NAMES)
+
+    st = sub.add_parser("store", help="trained models and long units ($RNNMEM_STORE)")
+    st_sub = st.add_subparsers(dest="store_command", required=True)
+    st_sub.add_parser("list", help="what is stored: size, made from, used by")
+    prune = st_sub.add_parser(
+        "prune", help="remove entries no published result or current code reaches"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="only list them")
     return p
 
 
@@ -74,18 +73,27 @@ def _cmd_list(args) -> int:
         print(f"{args.params}: parameters (override with -p key=value)")
         print(config.describe(args.params))
         return 0
-    print(
-        f"{'experiment':<12} {'notebook':<34} {'status (' + args.preset + ')':<22} title"
-    )
+    print(f"{'result':<34} {'status (' + args.preset + ')':<22} title")
+    seen = set()
     for e in config.EXPERIMENTS.values():
-        nb_ok = (runner.NOTEBOOK_DIR / e.notebook).exists()
-        st = runner.status(e.name, args.preset) if nb_ok else "no notebook yet"
-        print(f"{e.name:<12} {e.notebook:<34} {st:<22} {e.title}")
+        print(f"{e.name:<34} {runner.status(e.name, args.preset):<22} {e.title}")
+        seen.add(e.name)
+    for path in runner.published(args.preset):
+        if path.name in seen:
+            continue
+        record = runner.read_record(path)
+        if record is None:
+            print(f"{path.name:<34} {'unreadable':<22} {path / 'run.json'}")
+            continue
+        st = runner.status(
+            record.get("experiment", ""), args.preset, record.get("overrides") or {}
+        )
+        print(f"{path.name:<34} {st:<22} variant of {record.get('experiment')}")
     return 0
 
 
 def _cmd_run(args) -> int:
-    from . import runner
+    from . import io, runner
 
     if args.jobs < 1:
         raise config.ConfigError(f"--jobs must be at least 1, got {args.jobs}")
@@ -93,6 +101,7 @@ def _cmd_run(args) -> int:
     for n in names:
         config.schema_of(n)  # unknown names are refused with the valid choices
     overrides = dict(config.parse_override(t) for t in args.param)
+    _stop_on_signals()
     t0 = time.perf_counter()
     outcomes = runner.run_many(
         names, args.preset, overrides, jobs=args.jobs, force=args.force
@@ -101,11 +110,24 @@ def _cmd_run(args) -> int:
     print(
         f"{len(outcomes) - len(failed)} of {len(outcomes)} notebooks complete "
         f"({(time.perf_counter() - t0) / 60:.1f} min); results in "
-        f"{runner.out_dir_of('', args.preset)}"
+        f"{io.results_root() / args.preset}"
     )
     for o in failed:
         print(o.message, file=sys.stderr)
     return 1 if failed else 0
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt, even where the shell started
+    this process with SIGINT ignored (a background job), so the runner can stop
+    its workers and kernels instead of leaving them to finish."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _cmd_report(args) -> int:
@@ -116,18 +138,80 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_store(args) -> int:
+    from . import store
+
+    st = store.Store()
+    if args.store_command == "list":
+        entries = st.entries()
+        users = _store_users()
+        print(f"store: {st.root} ({len(entries)} entries)")
+        for m in entries:
+            fields = ", ".join(f"{k}={v}" for k, v in (m.get("fields") or {}).items())
+            used = (
+                ", ".join(sorted(users.get(m.get("key"), []))) or "no published result"
+            )
+            print(
+                f"{m.get('name', '?'):<28} {m.get('key', '?'):<17} "
+                f"{m.get('bytes_on_disk', 0) / 1e6:8.2f} MB  {m.get('created', '')}\n"
+                f"    made from: {fields or '-'}; code {m.get('code', '?')} "
+                f"({', '.join(m.get('modules') or []) or 'no module declared'})\n"
+                f"    used by: {used}"
+            )
+        return 0
+    removed = st.prune(set(_store_users()), dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for m in removed:
+        print(f"{verb} {m.get('name')} {m.get('key')} ({m['path']})")
+    print(f"{verb} {len(removed)} entries; kept what published results use")
+    return 0
+
+
+def _store_users() -> dict[str, list[str]]:
+    """Store key -> the published results (every preset) whose record lists it."""
+    from . import io, runner
+
+    users: dict[str, list[str]] = {}
+    root = io.results_root()
+    presets = [p.name for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+    for preset in presets:
+        for path in runner.published(preset):
+            for unit in (runner.read_record(path) or {}).get("units", []):
+                users.setdefault(unit.get("key"), []).append(f"{preset}/{path.name}")
+    return users
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from .data.corpora import DataError
+
+    commands = {
+        "list": _cmd_list,
+        "run": _cmd_run,
+        "report": _cmd_report,
+        "store": _cmd_store,
+    }
     try:
-        return {"list": _cmd_list, "run": _cmd_run, "report": _cmd_report}[
-            args.command
-        ](args)
-    except config.ConfigError as e:
+        return commands[args.command](args)
+    except (config.ConfigError, DataError) as e:  # the whole message: it has the fix
         print(f"rnnmem: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("rnnmem: interrupted; nothing was marked complete", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `rnnmem list | head`: the reader left, nothing is wrong
         sys.stderr.close()
         return 0
+    except Exception as e:
+        from .runner import Interrupted, RunError
+
+        if isinstance(e, Interrupted):
+            print(f"rnnmem: {e}", file=sys.stderr)
+            return 130
+        if isinstance(e, RunError):
+            print(f"rnnmem: error: {e}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

@@ -32,10 +32,77 @@ def results_dir(
     preset: str, experiment: str, out_dir: str | os.PathLike | None = None
 ) -> Path:
     """The directory a notebook writes into (created): ``out_dir`` if given (the
-    runner passes it), else ``results/<preset>/<experiment>/``."""
+    runner passes its staging directory), else ``results/<preset>/<experiment>/``.
+
+    In a notebook run directly with papermill, parameters the notebook does not
+    declare are refused here (papermill itself only warns), and so is an
+    ``out_dir`` that is not a directory or holds another experiment's results.
+    """
+    from .config import ConfigError
+
+    check_notebook_parameters()
+    if out_dir is not None and not isinstance(out_dir, str | os.PathLike):
+        raise ConfigError(f"out_dir must be a path or None, got {out_dir!r}")
     path = Path(out_dir) if out_dir else results_root() / preset / experiment
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"out_dir {path} exists and is not a directory")
+    claims = path / "claims.json"
+    if claims.exists():
+        try:
+            other = read_json(claims).get("experiment")
+        except (ValueError, AttributeError):
+            other = None
+        if other not in (None, experiment):
+            raise ConfigError(
+                f"out_dir {path} holds the results of {other!r}, not {experiment!r};"
+                " choose another directory"
+            )
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def check_notebook_parameters() -> None:
+    """Refuse parameters that papermill injected but the notebook does not declare.
+
+    Papermill inserts an ``# Parameters`` cell right after the cell tagged
+    ``parameters`` and only warns about names that cell does not define, so a
+    typo (``-p presett smoke``) would run the default silently. Outside a
+    papermill run this does nothing.
+    """
+    import ast
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython else None
+    history = shell.user_ns.get("In", []) if shell else []
+    injected = [i for i, src in enumerate(history) if src.startswith("# Parameters")]
+    if not injected or injected[-1] == 0:
+        return
+
+    def names(source: str) -> set[str]:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return set()
+        return {
+            t.id
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign)
+            for t in node.targets
+            if isinstance(t, ast.Name)
+        }
+
+    given = names(history[injected[-1]])
+    declared = names(history[injected[-1] - 1])
+    unknown = sorted(given - declared)
+    if unknown:
+        from .config import ConfigError
+
+        raise ConfigError(
+            f"unknown notebook parameter(s) {unknown}; this notebook declares "
+            f"{sorted(declared)} (configuration fields go in overrides, e.g. "
+            "-p overrides '{\"repeats\": 30}')"
+        )
 
 
 def cache_dir(out_dir) -> Path:
@@ -124,7 +191,7 @@ def load_or_compute(
         if kind == "pt":
             import torch
 
-            return torch.load(path, weights_only=False)
+            return torch.load(path, weights_only=True)
         raise ValueError(f"load_or_compute: unknown kind {kind!r} for {path}")
     value = compute()
     {"csv": write_csv, "json": write_json, "pt": save_torch}[kind](path, value)

@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated results directory, the toy experiment, the data directory."""
+"""Shared fixtures: isolated results and store, the toy experiment, the data directory."""
 
 import os
 import sys
@@ -18,27 +18,26 @@ if "RNNMEM_DATA_DIR" not in os.environ and SHARED_DATA.exists():
 
 @pytest.fixture
 def results_root(tmp_path, monkeypatch):
-    """Results go to a temporary directory, never into the repository's results/."""
+    """Results and the store go to a temporary directory, never into the repo."""
     root = tmp_path / "results"
     monkeypatch.setenv("RNNMEM_RESULTS_DIR", str(root))
+    monkeypatch.setenv("RNNMEM_STORE", str(tmp_path / "store"))
     return root
 
 
 @pytest.fixture
 def toy(results_root, monkeypatch):
     """Register the toy experiment (tests/fixtures) with the config and the runner."""
-    import rnnmem_utils.runner as runner
-
     monkeypatch.syspath_prepend(str(FIXTURES))
     import toy_experiment
 
-    saved_exp = dict(__import__("rnnmem_utils.config").config.EXPERIMENTS)
-    toy_experiment.register()
-    monkeypatch.setattr(runner, "NOTEBOOK_DIR", FIXTURES)
-    yield toy_experiment
     from rnnmem_utils import config, presets
 
+    saved_exp = dict(config.EXPERIMENTS)
+    toy_experiment.register()
+    yield toy_experiment
     config.EXPERIMENTS.clear()
     config.EXPERIMENTS.update(saved_exp)
-    presets.PRESETS.pop("toy", None)
+    for name in ("toy", "toy2"):
+        presets.PRESETS.pop(name, None)
     sys.modules.pop("toy_experiment", None)

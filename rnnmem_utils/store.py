@@ -1,0 +1,374 @@
+"""The store: trained models and long computations, kept under their own identity.
+
+A *unit* (a trained model, a long sweep) is addressed by what its numbers
+depend on, and nothing else:
+
+- its name (``"cycles/model"``);
+- the configuration fields it actually reads, with their values;
+- the hashes of the data files it reads;
+- a code version it declares: the digest of the modules its numbers depend on
+  (``code=("rnnmem_utils.models.lm", ...)``) and an explicit ``version`` to
+  bump when its math changes in a module not listed.
+
+So a prose edit, a plotting change or a change to another experiment never
+invalidates a trained model, while a change to its configuration or its model
+code always does. Any notebook that asks for the same unit gets the same
+stored value.
+
+Layout (``$RNNMEM_STORE``, else ``store/`` at the repository root; a cluster
+puts it on a shared file system)::
+
+    <root>/<name>/<key>/meta.json      what it was made from, payload hashes, users
+    <root>/<name>/<key>/value.<ext>    .pt (tensors, state dicts), .json, .csv
+    <root>/<name>/<key>/checkpoint.pt  progress of a unit being computed
+    <root>/<name>/<key>/.lock          one process computes a unit at a time
+
+Payloads are written atomically (:func:`rnnmem_utils.io.atomic_path`), loaded
+with ``torch.load(weights_only=True)`` (a state dict, never pickled code), and
+verified against the sha256 in ``meta.json``: a wrong hash or a truncated file
+is refused and the unit recomputed. ``meta.json`` is written last: a unit is
+complete when it exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import io
+
+META = "meta.json"
+CHECKPOINT = "checkpoint.pt"
+_KINDS = {"json": ".json", "csv": ".csv", "torch": ".pt"}
+
+
+class StoreError(RuntimeError):
+    """A store entry that cannot be used; the message names it and the fix."""
+
+
+def store_root(root: str | os.PathLike | None = None) -> Path:
+    """``root`` if given, else ``$RNNMEM_STORE``, else ``<repo>/store``."""
+    return Path(root or os.environ.get("RNNMEM_STORE") or io.REPO_ROOT / "store")
+
+
+def code_version(modules: Iterable[str], version: int | str = 1) -> str:
+    """Digest of the source of ``modules`` (dotted names) and ``version``.
+
+    The modules are located without being imported, so the CLI can compute
+    keys without loading torch.
+    """
+    h = hashlib.sha256(f"v{version}".encode())
+    for name in sorted(set(modules)):
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            raise StoreError(f"code version: no module {name!r}")
+        h.update(name.encode())
+        h.update(Path(spec.origin).read_bytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class UnitKey:
+    """What a unit's value depends on; its :attr:`digest` names its directory."""
+
+    name: str
+    fields: dict = field(default_factory=dict)  # config field -> value
+    data: dict = field(default_factory=dict)  # data file -> sha256
+    code: str = ""  # code_version(...) of the modules it depends on
+    modules: tuple[str, ...] = ()
+    version: int | str = 1
+
+    @property
+    def digest(self) -> str:
+        blob = json.dumps(
+            [self.name, self.fields, self.data, self.code],
+            sort_keys=True,
+            default=_plain,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "key": self.digest,
+            "fields": json.loads(json.dumps(self.fields, default=_plain)),
+            "data": dict(self.data),
+            "code": self.code,
+            "modules": list(self.modules),
+            "version": self.version,
+        }
+
+
+def _plain(obj):
+    if isinstance(obj, tuple | set | frozenset):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    raise TypeError(f"not part of a store key: {type(obj).__name__}")
+
+
+class Store:
+    """A folder of units (see the module docstring).
+
+    ``user``: the results directory of the run using the store; every unit it
+    loads or computes is listed in ``<user>/units.json``, which the runner
+    keeps in the run record (what the result was made from).
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None, *, user=None):
+        self.root = store_root(root)
+        self.user = Path(user) if user else None
+
+    # -- keys ---------------------------------------------------------------
+    def key(
+        self,
+        name: str,
+        cfg=None,
+        fields: Iterable[str] = (),
+        *,
+        extra: dict | None = None,
+        data: dict | None = None,
+        code: Iterable[str] = (),
+        version: int | str = 1,
+    ) -> UnitKey:
+        """The key of unit ``name``: the listed ``fields`` of ``cfg``, ``extra``
+        values (a seed, a cell name), data hashes and the code it depends on."""
+        values = {f: _field(cfg, f) for f in fields}
+        overlap = set(values) & set(extra or {})
+        if overlap:
+            raise StoreError(f"{name}: {sorted(overlap)} given twice (fields, extra)")
+        values.update(extra or {})
+        modules = tuple(sorted(set(code)))
+        code_digest = code_version(modules, version)
+        return UnitKey(name, values, dict(data or {}), code_digest, modules, version)
+
+    def path(self, key: UnitKey) -> Path:
+        return self.root / key.name / key.digest
+
+    # -- values -------------------------------------------------------------
+    def stage(
+        self,
+        key: UnitKey,
+        compute: Callable[[], Any],
+        *,
+        kind: str | None = None,
+    ) -> Any:
+        """The stored value of ``key``, or ``compute()`` stored atomically.
+
+        This is the one resume primitive: a run killed after some units
+        resumes from them. Two processes asking for the same unit (two
+        notebooks, two Dask workers) compute it once; the second waits and
+        loads it.
+        """
+        with self._lock(key):
+            value = self.load(key)
+            if value is _MISSING:
+                value = compute()
+                self.save(key, value, kind=kind)
+        self._record_use(key)
+        return value
+
+    def has(self, key: UnitKey) -> bool:
+        return (self.path(key) / META).exists()
+
+    def load(self, key: UnitKey) -> Any:
+        """The value of ``key`` if stored and intact, else the :data:`_MISSING`
+        marker (a corrupt entry is removed with a warning naming it)."""
+        where = self.path(key)
+        if not (where / META).exists():
+            return _MISSING
+        try:
+            meta = io.read_json(where / META)
+            payload = where / meta["payload"]
+            got = _sha256(payload)
+            if got != meta["sha256"]:
+                raise StoreError(
+                    f"sha256 {got[:12]}... but meta.json says {meta['sha256'][:12]}..."
+                )
+            return _read(payload, meta["kind"])
+        except Exception as e:  # noqa: BLE001 -- any unreadable entry is recomputed
+            warnings.warn(
+                f"store entry {where} is unreadable ({e}); it is removed and "
+                "recomputed",
+                stacklevel=3,
+            )
+            shutil.rmtree(where, ignore_errors=True)
+            return _MISSING
+
+    def save(self, key: UnitKey, value: Any, *, kind: str | None = None) -> Path:
+        kind = kind or _kind_of(value)
+        if kind not in _KINDS:
+            raise StoreError(
+                f"{key.name}: unknown kind {kind!r}; options {list(_KINDS)}"
+            )
+        where = self.path(key)
+        where.mkdir(parents=True, exist_ok=True)
+        payload = where / f"value{_KINDS[kind]}"
+        _write(payload, value, kind)
+        meta = {
+            **key.describe(),
+            "kind": kind,
+            "payload": payload.name,
+            "sha256": _sha256(payload),
+            "bytes": payload.stat().st_size,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        io.write_json(where / META, meta)  # last: the entry is complete
+        (where / CHECKPOINT).unlink(missing_ok=True)
+        return where
+
+    # -- checkpoints --------------------------------------------------------
+    def load_checkpoint(self, key: UnitKey) -> dict | None:
+        """The progress saved by :meth:`save_checkpoint`, or None."""
+        path = self.path(key) / CHECKPOINT
+        if not path.exists():
+            return None
+        import torch
+
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception as e:  # noqa: BLE001 -- a bad checkpoint restarts the unit
+            warnings.warn(
+                f"checkpoint {path} unreadable ({e}); starting over", stacklevel=2
+            )
+            return None
+
+    def save_checkpoint(self, key: UnitKey, state: dict) -> None:
+        """Save a unit's progress (tensors, state dicts, numbers, strings)."""
+        _write(self.path(key) / CHECKPOINT, state, "torch")
+
+    # -- bookkeeping --------------------------------------------------------
+    @contextlib.contextmanager
+    def _lock(self, key: UnitKey) -> Iterator[None]:
+        import filelock
+
+        where = self.path(key)
+        where.mkdir(parents=True, exist_ok=True)
+        with filelock.FileLock(str(where / ".lock")):
+            yield
+
+    def _record_use(self, key: UnitKey) -> None:
+        if self.user is None:
+            return
+        path = self.user / "units.json"
+        used = io.read_json(path) if path.exists() else []
+        entry = {"name": key.name, "key": key.digest}
+        if entry not in used:
+            io.write_json(path, [*used, entry])
+
+    def entries(self) -> list[dict]:
+        """Every complete entry's metadata (plus its path and size on disk)."""
+        out = []
+        for meta_path in sorted(self.root.glob(f"*/**/{META}")):
+            try:
+                meta = io.read_json(meta_path)
+            except (OSError, ValueError) as e:
+                meta = {"name": str(meta_path.parent), "unreadable": str(e)}
+            meta["path"] = str(meta_path.parent)
+            meta["bytes_on_disk"] = sum(
+                p.stat().st_size for p in meta_path.parent.iterdir() if p.is_file()
+            )
+            out.append(meta)
+        return out
+
+    def prune(self, keep: set[str], *, dry_run: bool = False) -> list[dict]:
+        """Remove entries no current configuration can reach.
+
+        An entry is reachable when a published result lists it in its run
+        record (``keep``: their keys) and the code it was made from is still
+        the current code of its modules. Entries being computed (a held lock)
+        are left alone.
+        """
+        removed = []
+        for meta in self.entries():
+            try:
+                current = code_version(meta.get("modules", []), meta.get("version", 1))
+            except StoreError:  # a module that no longer exists
+                current = None
+            stale_code = current != meta.get("code")
+            if meta.get("key") in keep and not stale_code:
+                continue
+            if not dry_run:
+                shutil.rmtree(meta["path"], ignore_errors=True)
+            removed.append(meta)
+        return removed
+
+
+class _Missing:
+    def __repr__(self):
+        return "<missing>"
+
+
+_MISSING = _Missing()
+
+
+def _field(cfg, name: str):
+    if cfg is None or not hasattr(cfg, name):
+        raise StoreError(
+            f"configuration {type(cfg).__name__} has no field {name!r} to key a unit on"
+        )
+    return getattr(cfg, name)
+
+
+def _kind_of(value) -> str:
+    try:
+        import pandas as pd
+
+        if isinstance(value, pd.DataFrame):
+            return "csv"
+    except ImportError:  # pragma: no cover
+        pass
+    if _has_tensor(value):
+        return "torch"
+    return "json"
+
+
+def _has_tensor(value) -> bool:
+    if type(value).__module__.startswith("torch"):
+        return True
+    if isinstance(value, dict):
+        return any(_has_tensor(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_tensor(v) for v in value)
+    return False
+
+
+def _write(path: Path, value, kind: str) -> None:
+    if kind == "json":
+        io.write_json(path, value)
+    elif kind == "csv":
+        io.write_csv(path, value)
+    else:
+        io.save_torch(path, value)
+
+
+def _read(path: Path, kind: str):
+    if kind == "json":
+        return io.read_json(path)
+    if kind == "csv":
+        import pandas as pd
+
+        return pd.read_csv(path)
+    import torch
+
+    return torch.load(path, weights_only=True)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
