@@ -5,7 +5,11 @@ tests obtain a configuration. It refuses, before any work starts, an unknown
 experiment, an unknown preset, an unknown override (suggesting the closest
 name), a value of the wrong type and a value out of range, always naming the
 valid choices (the habit of nanoGPT's ``configurator.py`` and flax's
-``lock_config``).
+``lock_config``). NaN and infinity are refused for every float. Rules between
+fields (a delay shorter than the sequence, a held-out part smaller than the
+data) are declared once per schema as :class:`Rule` s in its ``rules`` and are
+checked whenever a configuration is built, so the CLI, a notebook run directly
+by papermill and a test all refuse alike, before any work.
 
 The numbers themselves live in :mod:`rnnmem_utils.presets`; this module holds
 the *schema*: one frozen dataclass per experiment whose fields carry a help
@@ -20,9 +24,11 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from . import presets as _presets
 
@@ -42,13 +48,58 @@ def param(help: str, *, min=None, max=None, choices=None):  # noqa: A002
     return field(metadata={"help": help, "min": min, "max": max, "choices": choices})
 
 
+@dataclass(frozen=True)
+class Rule:
+    """A rule between fields that no single field's range can express.
+
+    ``holds(cfg)`` must be true. ``text`` states the rule in the fields' names
+    (listed by :func:`describe`), ``why`` says what would break otherwise;
+    ``fields`` are the fields whose values the refusal shows.
+    """
+
+    fields: tuple[str, ...]
+    holds: Callable[[Any], bool]
+    text: str
+    why: str
+
+    def message(self, cfg) -> str:
+        values = ", ".join(f"{f}={getattr(cfg, f)!r}" for f in self.fields)
+        return f"{values} breaks the rule {self.text}: {self.why}"
+
+
+SEED_MAX = 2**32 - 1  # numpy's and torch's seeds fit; seed * 1000 + i still fits
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Base of every experiment's configuration.
+
+    A subclass declares its cross-field ``rules`` (extending its parent's) and,
+    when it reads stored data, ``data_needs``; ``__post_init__`` checks the rules
+    whenever an instance is built, by :func:`resolve` or by
+    ``dataclasses.replace``.
+    """
+
+    rules: ClassVar[tuple[Rule, ...]] = ()
+
+    def data_needs(self) -> dict[str, int | None]:
+        """Data files this configuration reads (names of ``data.corpora.FILES``)
+        -> characters it needs from each (None: the whole file)."""
+        return {}
+
+    def __post_init__(self) -> None:
+        for rule in self.rules:
+            if not rule.holds(self):
+                raise ConfigError(rule.message(self))
+
+
 # ---------------------------------------------------------------------------
 # One dataclass per experiment. Field order is the order shown to users.
 # ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _SequenceTaskConfig:
+class _SequenceTaskConfig(Schema):
     """Fields shared by the two tasks of seed 002 (E1 latching, E2 bit relay)."""
 
     cells: tuple[str, ...] = param(
@@ -72,6 +123,21 @@ class _SequenceTaskConfig:
     success_threshold: float = param(
         "final validation accuracy counted as a success", min=0.5, max=1.0
     )
+
+    rules = (
+        Rule(
+            ("n_sequences", "val_fraction"),
+            lambda c: 1 <= _n_train(c.n_sequences, c.val_fraction) < c.n_sequences,
+            "1 <= int(n_sequences * (1 - val_fraction)) < n_sequences",
+            "Keras' validation_split keeps int(n_sequences * (1 - val_fraction)) "
+            "sequences for training and the rest for validation; both must hold "
+            "at least one sequence",
+        ),
+    )
+
+
+def _n_train(n: int, val_fraction: float) -> int:
+    return int(n * (1.0 - val_fraction))  # keras: split_at = int(len * (1 - split))
 
 
 @dataclass(frozen=True)
@@ -103,7 +169,7 @@ class LatchingConfig(_SequenceTaskConfig):
     landscape_points: int = param(
         "recurrent weights on the landscape grid", min=3, max=100_000
     )
-    seed: int = param("base random seed", min=0)
+    seed: int = param("base random seed", min=0, max=SEED_MAX)
 
 
 @dataclass(frozen=True)
@@ -114,11 +180,17 @@ class BitRelayConfig(_SequenceTaskConfig):
         "cell forms: Keras 2018 defaults, modern PyTorch",
         choices=("keras2018", "torch"),
     )
-    seed: int = param("base random seed", min=0)
+    seed: int = param("base random seed", min=0, max=SEED_MAX)
+
+
+# The cycles data's shape (rnnmem_utils.data.cycles; config stays a leaf, and
+# tests/test_cycles_config.py checks these against the generator's constants):
+_CYCLES_LINE_MAX = 10 * 16 + 1  # MAX_CYCLES * CYCLE_LEN + <eos>: the longest line
+_CYCLES_NEW_GAP = 16 + 1  # CYCLE_LEN + <eos>: the widest gap between new tokens
 
 
 @dataclass(frozen=True)
-class CyclesConfig:
+class CyclesConfig(Schema):
     """E3 synthetic cycles (Verwimp et al. 2018, section 4.2)."""
 
     train_tokens: int = param("training tokens generated", min=1_000, max=100_000_000)
@@ -149,11 +221,60 @@ class CyclesConfig:
         "last validation tokens held out to test the LDA probes", min=100, max=1_000_000
     )
     counting_dims: int = param("dimensions of the counting subspace", min=1, max=15)
-    seed: int = param("base random seed", min=0)
+    seed: int = param("base random seed", min=0, max=SEED_MAX)
+
+    rules = (
+        Rule(
+            ("train_tokens", "batch_size", "seq_len"),
+            lambda c: c.train_tokens // c.batch_size >= c.seq_len + 1,
+            "train_tokens // batch_size >= seq_len + 1",
+            "training cuts the tokens into batch_size streams; each must hold one "
+            "truncated-BPTT window (seq_len inputs and their next-token targets), "
+            "else seq_len is never used",
+        ),
+        Rule(
+            ("gradient_tokens", "valid_tokens"),
+            lambda c: c.gradient_tokens <= c.valid_tokens,
+            "gradient_tokens <= valid_tokens",
+            "state gradients are taken at validation positions (after the "
+            "2 * max_delay burn-in positions); more than there are would be "
+            "silently cut",
+        ),
+        Rule(
+            ("lda_test_tokens", "max_delay", "valid_tokens"),
+            lambda c: (
+                c.lda_test_tokens + 2 * c.max_delay + _CYCLES_LINE_MAX <= c.valid_tokens
+            ),
+            f"lda_test_tokens + 2 * max_delay + {_CYCLES_LINE_MAX} <= valid_tokens",
+            "the probes train on the validation states after 2 * max_delay "
+            "burn-in positions, less the last lda_test_tokens held out; that part "
+            f"must hold a whole line (up to {_CYCLES_LINE_MAX} tokens) so that "
+            "every counting class is seen",
+        ),
+        Rule(
+            ("lda_test_tokens", "max_delay"),
+            lambda c: c.lda_test_tokens >= c.max_delay + _CYCLES_NEW_GAP - 1,
+            f"lda_test_tokens >= max_delay + {_CYCLES_NEW_GAP - 1}",
+            "the delay probes test on new tokens in the held-out part that are "
+            f"followed by max_delay - 1 more states; new tokens come every "
+            f"{_CYCLES_NEW_GAP} tokens at most, so a shorter held-out part may hold "
+            "none to test on",
+        ),
+    )
+
+
+# experiments.foundations.LM_TEST_CHARS (config stays a leaf; tests check they agree)
+_LM_TEST_CHARS = 20_000
+
+
+def _lm_train_windows(c) -> int:
+    """Training windows of the character LM (experiments.foundations._train_lm)."""
+    n_train = c.lm_chars - min(_LM_TEST_CHARS, c.lm_chars // 10)
+    return (n_train // c.batch_size - 1) // c.lm_seq_len
 
 
 @dataclass(frozen=True)
-class FoundationsConfig:
+class FoundationsConfig(Schema):
     """E6 foundations: the RNN lecture notes made runnable (seed 003)."""
 
     # part 1: the hand-built repeat detector
@@ -217,7 +338,28 @@ class FoundationsConfig:
     layers: tuple[int, ...] = param(
         "numbers of stacked layers to compare", min=1, max=16
     )
-    seed: int = param("base random seed", min=0)
+    seed: int = param("base random seed", min=0, max=SEED_MAX)
+
+    rules = (
+        Rule(
+            ("recall_delay", "recall_seq_len"),
+            lambda c: c.recall_delay < c.recall_seq_len,
+            "recall_delay < recall_seq_len",
+            "the target at step t is the input at step t - recall_delay, so the "
+            "delay must fit inside the sequence",
+        ),
+        Rule(
+            ("lm_chars", "batch_size", "lm_seq_len"),
+            lambda c: _lm_train_windows(c) >= 1,
+            "(lm_chars - min(20000, lm_chars // 10)) // batch_size - 1 >= lm_seq_len",
+            "the character LM holds out min(20000, lm_chars // 10) characters and "
+            "cuts the rest into batch_size streams; each must hold one window of "
+            "lm_seq_len characters and their targets",
+        ),
+    )
+
+    def data_needs(self) -> dict[str, int | None]:
+        return {"text8": self.lm_chars}  # part 4 reads the first lm_chars of text8
 
 
 @dataclass(frozen=True)
@@ -286,6 +428,10 @@ def _coerce_scalar(key: str, value: Any, typ: type) -> Any:
 
 def _check_range(key: str, value: Any, meta: dict) -> None:
     lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
+    if isinstance(value, float) and not math.isfinite(value):  # NaN passes < and >
+        raise ConfigError(
+            f"{key}: {value!r} is not a finite number (valid: {_range_text(meta)})"
+        )
     if choices is not None and value not in choices:
         raise ConfigError(f"{key}: {value!r} is not valid; options are {list(choices)}")
     if lo is not None and value < lo:
@@ -386,6 +532,10 @@ def describe(experiment: str) -> str:
         lines.append(
             f"  {f.name:<22} {m['help']} (default {default[f.name]!r}{'; ' + rng if rng else ''})"
         )
+    rules = getattr(schema, "rules", ())  # a plain dataclass declares none
+    if rules:
+        lines.append("  rules between parameters:")
+        lines += [f"    {rule.text}" for rule in rules]
     return "\n".join(lines)
 
 

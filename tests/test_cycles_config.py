@@ -44,3 +44,37 @@ def test_bad_values_are_refused(key, value, match):
 def test_unknown_key_suggests_the_closest():
     with pytest.raises(ConfigError, match="hidden_size"):
         config.resolve("cycles", "smoke", {"hiden_size": 10})
+
+
+def test_the_rules_constants_agree_with_the_generator():
+    """config cannot import the generator (it is a leaf), so its copies of the
+    data's shape are checked here, against the constants and a long sample."""
+    import numpy as np
+
+    from rnnmem_utils.data import cycles as data
+
+    assert config._CYCLES_LINE_MAX == data.MAX_CYCLES * data.CYCLE_LEN + 1
+    assert config._CYCLES_NEW_GAP == data.CYCLE_LEN + 1
+    s = data.generate(200_000, np.random.default_rng(0))
+    eos = np.flatnonzero(s.tokens == data.EOS)
+    assert np.diff(eos).max() == config._CYCLES_LINE_MAX  # a 10-cycle line + <eos>
+    assert np.diff(np.flatnonzero(s.new == 1)).max() == config._CYCLES_NEW_GAP
+
+
+def test_training_rule_matches_the_batches():
+    """At the rule's boundary every training stream gives one full seq_len window."""
+    import torch
+
+    from rnnmem_utils.training import lm
+
+    cfg = config.resolve("cycles", "smoke", {"train_tokens": 1020, "batch_size": 20})
+    data = lm.batchify(torch.zeros(cfg.train_tokens, dtype=torch.long), cfg.batch_size)
+    shapes = [x.shape for x, _ in lm.chunks(data, cfg.seq_len)]
+    assert shapes == [(cfg.seq_len, cfg.batch_size)]
+
+
+def test_gradient_tokens_may_be_all_of_the_validation_set():
+    cfg = config.resolve("cycles", "paper")
+    assert cfg.gradient_tokens == cfg.valid_tokens  # "recorded for the validation set"
+    with pytest.raises(ConfigError, match="gradient_tokens <= valid_tokens"):
+        config.resolve("cycles", "paper", {"gradient_tokens": 160_001})

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 import rnnmem_utils as rm
@@ -38,11 +39,45 @@ def test_bad_values_are_refused(override):
         rm.config.resolve("foundations", "smoke", override)
 
 
-def test_delay_beyond_sequence_refused_before_work(tmp_path):
-    cfg = rm.config.resolve("foundations", "smoke", {"recall_delay": 20})
-    with pytest.raises(ConfigError, match="recall_delay"):
-        rm.experiments.run_foundations(cfg, tmp_path, preset="smoke", progress=False)
-    assert not (tmp_path / "claims.json").exists()
+def test_delay_beyond_sequence_refused_when_resolved(tmp_path):
+    # refused by resolve itself, so the CLI and a direct papermill run refuse alike
+    with pytest.raises(ConfigError, match="recall_delay=20, recall_seq_len=20"):
+        rm.config.resolve("foundations", "smoke", {"recall_delay": 20})
+
+
+def test_lm_test_chars_agree_with_the_experiment():
+    from rnnmem_utils.experiments import foundations
+
+    assert rm.config._LM_TEST_CHARS == foundations.LM_TEST_CHARS
+
+
+def test_lm_window_rule_matches_the_training_loop(monkeypatch):
+    """At the rule's boundary the LM's training loop has exactly one window of
+    lm_seq_len characters; one character longer and it has none."""
+    from types import SimpleNamespace
+
+    from rnnmem_utils.experiments import foundations
+
+    def first_window(model, sample, **kw):
+        x, y = sample(0)
+        return [x.shape, y.shape]
+
+    monkeypatch.setattr(foundations.bptt, "train", first_window)
+    over = {"lm_chars": 50_000, "batch_size": 32}
+    cfg = rm.config.resolve("foundations", "smoke", {**over, "lm_seq_len": 1405})
+    n_train = cfg.lm_chars - min(foundations.LM_TEST_CHARS, cfg.lm_chars // 10)
+    ids = np.zeros(n_train, dtype=np.int64)
+    assert foundations._train_lm(cfg, None, ids) == [(1405, 32), (1405, 32)]
+    with pytest.raises(ConfigError, match="lm_seq_len=1406"):
+        rm.config.resolve("foundations", "smoke", {**over, "lm_seq_len": 1406})
+    beyond = SimpleNamespace(**{**rm.config.to_dict(cfg), "lm_seq_len": 1406})
+    with pytest.raises(ZeroDivisionError):  # what the rule spares a user
+        foundations._train_lm(beyond, None, ids)
+
+
+def test_data_needs_name_text8_and_its_length():
+    cfg = rm.config.resolve("foundations", "smoke", {"lm_chars": 30_000})
+    assert cfg.data_needs() == {"text8": 30_000}
 
 
 def test_run_smoke_writes_claims_and_resumes(tmp_path):
