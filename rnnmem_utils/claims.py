@@ -220,9 +220,12 @@ class ClaimSet:
                 if c.interval
                 else ""
             )
+            cols = (c.statement, _short(c.published), _short(c.reproduced), span)
+            # a "|" in a claim's text (|r|, ||P_k||) would split its cell
             rows.append(
-                f"| {c.statement} | {_short(c.published)} | {_short(c.reproduced)} "
-                f"| {span} | {c.verdict} |"
+                "| "
+                + " | ".join(v.replace("|", r"\|") for v in cols)
+                + f" | {c.verdict} |"
             )
         return "\n".join(rows)
 

@@ -1,4 +1,4 @@
-"""Foundations (E6): configuration ranges refused; the entry point end to end, resumed."""
+"""Foundations lesson: configuration ranges refused; the entry point end to end, resumed."""
 
 import json
 
@@ -105,3 +105,16 @@ def test_run_smoke_writes_claims_and_resumes(tmp_path):
     cfg2 = rm.config.resolve("foundations", "smoke", {"lm_chars": 20_000, "seed": 1})
     rm.experiments.run_foundations(cfg2, tmp_path, preset="smoke", progress=False)
     assert len(list((tmp_path / "cache").glob("part*.json"))) == 10
+
+
+def test_bad_data_refused_before_any_part(tmp_path, monkeypatch):
+    from rnnmem_utils.data.corpora import DataError
+
+    (tmp_path / "data" / "text8").mkdir(parents=True)
+    (tmp_path / "data" / "text8" / "text8").write_text("")  # present but empty
+    monkeypatch.setenv("RNNMEM_DATA_DIR", str(tmp_path / "data"))
+    cfg = rm.config.resolve("foundations", "smoke")
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match="empty"):
+        rm.experiments.run_foundations(cfg, out, preset="smoke", progress=False)
+    assert not list(out.glob("part*.json")) and not (out / "cache").exists()

@@ -1,4 +1,4 @@
-"""Foundations (E6) data: character encoding, batching, toy tasks, features."""
+"""Foundations lesson data: character encoding, batching, toy tasks, features."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Foundations (E6) numerics, each against an independent computation."""
+"""Foundations lesson numerics, each against an independent computation."""
 
 import numpy as np
 import pytest

@@ -105,9 +105,6 @@ def repeat_detector() -> ExplicitRNN:
     return rnn
 
 
-HANDBUILT_UNITS = ("current", "previous", "bias")
-
-
 class TokenRNN(nn.Module):
     """Token ids -> embedding -> fused ``nn.RNN``/``nn.LSTM``/``nn.GRU`` -> logits.
 
@@ -147,10 +144,6 @@ class TokenRNN(nn.Module):
 
     def forward(self, ids: torch.Tensor, state=None):
         return self.from_embedded(self.embed(ids), state)
-
-    def hidden(self, ids: torch.Tensor, state=None) -> torch.Tensor:
-        """Top-layer hidden states ``(T, B, H)`` (the units we look at)."""
-        return self.rnn(self.embed(ids), state)[0]
 
 
 def detach_state(state):

@@ -1,4 +1,4 @@
-"""Figures of the foundations lesson (E6, seed 003). Each takes one part's result
+"""Figures of the foundations lesson (seed 003). Each takes one part's result
 dict from :func:`rnnmem_utils.experiments.foundations.run_foundations` and
 returns a matplotlib figure."""
 
@@ -46,10 +46,10 @@ def _annotated(ax, m, cols):
 
 
 def truncation(part: dict):
-    """Accuracy, gradient reach, activation memory and time against truncation."""
+    """Accuracy, gradient reach and activation memory against truncation."""
     df = pd.DataFrame(part["rows"])
     d, T = part["delay"], part["seq_len"]
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     axes[0].plot(df.truncation, df.accuracy, "o-")
     axes[0].axhline(df.chance[0], color="gray", ls=":", label="chance")
     axes[0].set(ylabel="recall accuracy", ylim=(0, 1.05))
@@ -59,14 +59,42 @@ def truncation(part: dict):
     )
     axes[1].set(ylabel="gradient reach (steps)")
     axes[2].plot(df.truncation, df.activation_bytes / 1e6, "o-")
-    axes[2].set(ylabel="activation memory per chunk (MB)")
-    axes[3].plot(df.truncation, df.seconds_per_update * 1e3, "o-")
-    axes[3].set(ylabel="time per update (ms)")
+    axes[2].set(ylabel="activation memory per window (MB)")
     for ax in axes:
         ax.axvline(d, color="C3", ls="--", lw=1, label=f"delay = {d}")
         ax.set_xlabel("truncation length k")
     axes[0].legend(fontsize=8)
     axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def truncation_cost(part: dict):
+    """Cost against k, relative to full BPTT (k = T): left, one gradient step
+    (one window); right, a whole sequence. FLOPs counted, CPU time measured
+    (median over interleaved rounds, bars from the 25th to the 75th percentile)."""
+    cost = sorted(part["cost"], key=lambda c: c["truncation"])
+    ks = np.array([c["truncation"] for c in cost])
+    full = cost[-1]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    for ax, unit in zip(axes, ("step", "sequence"), strict=True):
+        flops = np.array([c[f"{unit}_flops"] for c in cost]) / full[f"{unit}_flops"]
+        t = np.array([c[f"{unit}_seconds"] for c in cost]) / np.median(
+            full[f"{unit}_seconds"]
+        )  # (k, rounds)
+        q1, med, q3 = np.percentile(t, [25, 50, 75], axis=1)
+        ax.plot(ks, flops, "s--", color="gray", label="FLOPs (counted)")
+        ax.errorbar(
+            ks, med, yerr=[med - q1, q3 - med], fmt="o-", label="CPU time (measured)"
+        )
+        ax.axhline(1, color="k", lw=0.8, ls=":")
+        ax.set(xlabel="truncation length k")
+    axes[0].set(
+        title="one gradient step (one window of k steps)",
+        ylabel=f"cost relative to k = {ks[-1]}",
+    )
+    axes[1].set(title=f"a whole sequence ({part['seq_len']} steps, T/k gradient steps)")
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -1,14 +1,21 @@
-"""Full and truncated backpropagation through time, clipping, memory and time.
+"""Full and truncated backpropagation through time, clipping, memory and cost.
 
 Seed 003 (lecture notes): BPTT "treats the unrolled RNN as a deep feedforward
 graph" and must store every step's activations; truncated BPTT "partitions a
 long sequence into chunks, computes forward and backward passes within each
 chunk, and transfers the final hidden state to the next chunk while
-discarding per-step activations". Here a batch of length ``T`` is cut into
-chunks of ``truncation`` steps; each chunk is run forward from the previous
-chunk's (detached) state and backpropagated at once, so at most one chunk's
-graph is alive; the chunks' gradients are summed ("summed updates approximate
-full BPTT") and applied in one optimizer step. ``truncation >= T`` is full BPTT.
+discarding per-step activations", which "yields multiple gradient estimation
+steps over disjoint windows". Two forms live here:
+
+- :func:`window_step` / :func:`tbptt_sequence`: the lecture's form, one
+  optimizer step per window of ``k`` steps, the final state passed on
+  (detached). :func:`window_flops` counts the arithmetic of one such step.
+- :func:`tbptt_update`: the windows' gradients summed ("summed updates
+  approximate full BPTT") and applied in one optimizer step per batch, so
+  every truncation sees the same number of updates on the same batches (the
+  accuracy comparison). At most one window's graph is alive at a time.
+
+``truncation >= T`` is full BPTT.
 """
 
 from __future__ import annotations
@@ -80,6 +87,79 @@ def tbptt_update(
     return total, grad_norm, detach_state(state)
 
 
+def window_step(
+    model, optimizer, x: torch.Tensor, y: torch.Tensor, state=None, clip_norm=None
+):
+    """One gradient step of truncated BPTT on one window ``x, y (k, B)``: forward
+    from the carried state (detached: no gradient crosses into the previous
+    window), backward within the window, one optimizer step.
+
+    Returns ``(loss, state)``: the window's mean loss (nan if it has no target)
+    and its final state, detached, for the next window. A window without targets
+    (delayed recall's first steps) only carries the state on.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    logits, state = model(x, detach_state(state))  # (k, B, n_out)
+    n_valid = int((y != IGNORE).sum())
+    if n_valid == 0:
+        return float("nan"), detach_state(state)
+    loss = _chunk_loss(logits, y, n_valid)
+    loss.backward()
+    if clip_norm is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    optimizer.step()
+    return float(loss.detach()), detach_state(state)
+
+
+def tbptt_sequence(
+    model, optimizer, x: torch.Tensor, y: torch.Tensor, truncation: int, state=None
+):
+    """The lecture's truncated BPTT over a whole sequence ``x, y (T, B)``: one
+    :func:`window_step` per window of ``truncation`` steps, the state passed on.
+    Returns ``(losses, state)``, one loss per window."""
+    losses = []
+    for sl in chunks(x.shape[0], truncation):
+        loss, state = window_step(model, optimizer, x[sl], y[sl], state)
+        losses.append(loss)
+    return losses, state
+
+
+_GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}  # weight blocks per recurrent layer
+
+
+def window_flops(model, k: int, batch_size: int) -> dict:
+    """Matrix-product FLOPs (2 per multiply-add) of one gradient step on a window
+    of ``k`` steps of a :class:`~rnnmem_utils.models.handbuilt.TokenRNN`.
+
+    Forward, per step and layer: the input and recurrent products ``x W_ih^T``,
+    ``h W_hh^T`` (``gates * H`` outputs each), then the readout. Backward: every
+    product's gradient with respect to its weight and to its input (twice the
+    forward), except the gradient into the window's initial state, which
+    truncation cuts (one recurrent product per layer). Elementwise gate
+    arithmetic (``O(B H)`` per step, also linear in ``k``) is not counted.
+    """
+    rnn, B = model.rnn, batch_size
+    g, H = _GATES[type(rnn).__name__], rnn.hidden_size
+    per_step = 2 * B * H * model.readout.out_features
+    cut = 0  # the products into the window's initial state, not computed
+    for layer in range(rnn.num_layers):
+        d_in = rnn.input_size if layer == 0 else H
+        per_step += 2 * B * g * H * (d_in + H)
+        cut += 2 * B * g * H * H
+    forward = k * per_step
+    backward = 2 * forward - cut
+    return {"forward": forward, "backward": backward, "total": forward + backward}
+
+
+def sequence_flops(model, seq_len: int, truncation: int, batch_size: int) -> int:
+    """FLOPs of :func:`tbptt_sequence` over ``seq_len`` steps: the windows' sum.
+    It barely depends on ``truncation``: only the cut products differ."""
+    return sum(
+        window_flops(model, sl.stop - sl.start, batch_size)["total"]
+        for sl in chunks(seq_len, truncation)
+    )
+
+
 def _grad_norm(model) -> float:
     grads = [p.grad.norm() for p in model.parameters() if p.grad is not None]
     return float(torch.stack(grads).norm()) if grads else 0.0
@@ -130,6 +210,15 @@ def accuracy(model, x: torch.Tensor, y: torch.Tensor) -> float:
     pred = model(x)[0].argmax(-1)
     valid = y != IGNORE
     return float((pred[valid] == y[valid]).float().mean())
+
+
+@torch.no_grad()
+def sequence_accuracies(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per sequence (column of ``x (T, B)``): fraction of its targets predicted
+    right ``(B,)``; the independent repeats for an interval on the accuracy."""
+    valid = y != IGNORE
+    right = (model(x)[0].argmax(-1) == y) & valid
+    return right.sum(0) / valid.sum(0).clamp(min=1)
 
 
 def saved_bytes(fn: Callable) -> int:
