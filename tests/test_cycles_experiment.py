@@ -1,5 +1,7 @@
 """E3 helpers: the column layout of the analysis, the perplexity table."""
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -35,3 +37,50 @@ def test_perplexity_table_lists_paper_and_minima():
         {"valid": 1.2, "test": 1.19, "min_paper": 1.1375, "min_entropy_rate": 1.1545}
     )
     assert table.published.tolist()[:3] == [1.2906, 1.1932, 1.1375]
+
+
+def _forgetful_model(cfg):
+    model = e3.build_model(cfg)
+    with torch.no_grad():  # a strongly forgetting model: forget gate ~ 0.5
+        model.rnn.weight_hh_l0.mul_(0.5)
+    return model
+
+
+def test_gradient_sums_count_each_source_and_target_once():
+    """Counts per delay against a direct count on the stream: every new token
+    at positions burn..n-1 is a source once, for each delay whose target
+    lies inside the stream (no burn-in copy, no padded target)."""
+    cfg = config.resolve(
+        "cycles",
+        "smoke",
+        {"max_delay": 8, "gradient_tokens": 700, "gradient_streams": 5},
+    )
+    valid = data.generate(3000, np.random.default_rng(1))
+    burn = 2 * cfg.max_delay
+    n = burn + cfg.gradient_tokens
+    sums = e3.gradient_sums(cfg, _forgetful_model(cfg), valid, burn)
+    pos = np.arange(burn, n)
+    sources = pos[valid.new[pos] == 1]
+    taus = range(cfg.max_delay)
+    expected_new = [int((sources + tau < n).sum()) for tau in taus]
+    assert sums["new"].counts[0].tolist() == expected_new
+    assert sums["all"].counts[0].tolist() == [n - burn] * cfg.max_delay
+
+
+def test_gradient_sums_equal_one_sequential_pass():
+    """Columns with burn-in and lookahead give the sums of one pass over the
+    whole stream (a forgetting model loses what lies beyond the burn-in)."""
+    cfg = config.resolve(
+        "cycles",
+        "smoke",
+        {"max_delay": 8, "gradient_tokens": 700, "gradient_streams": 5},
+    )
+    valid = data.generate(3000, np.random.default_rng(2))
+    model, burn = _forgetful_model(cfg), 2 * cfg.max_delay
+    cols = e3.gradient_sums(cfg, model, valid, burn)
+    one = e3.gradient_sums(
+        dataclasses.replace(cfg, gradient_streams=1), model, valid, burn
+    )
+    for key in ("all", "new"):
+        assert torch.equal(cols[key].counts, one[key].counts)
+        assert torch.allclose(cols[key].mean(), one[key].mean(), atol=1e-5)

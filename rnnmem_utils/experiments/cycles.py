@@ -217,14 +217,26 @@ def error_table(model, test: data.CycleStream) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 
 
-def columns(n_tokens: int, n_columns: int, burn: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cut positions burn..n-1 of a stream into columns, each preceded by
-    ``burn`` tokens of its own history. Returns stream indices (burn + L, B)
-    and a mask of the positions analysed (not burn-in, not past the end)."""
+def columns(
+    n_tokens: int, n_columns: int, burn: int, lookahead: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut positions burn..n-1 of a stream into B columns of L analysed rows::
+
+        row:       0 .. burn-1 | burn .. burn+L-1 | burn+L .. burn+L+lookahead-1
+        column b:  its history | analysed (L)     | its future (next column's)
+
+    Column b analyses positions burn + b L .. burn + (b+1) L - 1, so each of
+    burn..n-1 is analysed exactly once; the history gives its first rows a
+    state, the lookahead gives its last rows their future (later delays).
+    Returns stream indices (burn + L + lookahead, B) clipped to the stream,
+    the mask of analysed rows and the mask of real rows (not past the end).
+    """
     length = math.ceil((n_tokens - burn) / n_columns)
-    idx = np.arange(burn + length)[:, None] + length * np.arange(n_columns)[None, :]
-    analysed = (np.arange(burn + length)[:, None] >= burn) & (idx < n_tokens)
-    return np.minimum(idx, n_tokens - 1), analysed, idx < n_tokens
+    rows = np.arange(burn + length + lookahead)[:, None]
+    idx = rows + length * np.arange(n_columns)[None, :]
+    real = idx < n_tokens
+    analysed = (rows >= burn) & (rows < burn + length) & real
+    return np.minimum(idx, n_tokens - 1), analysed, real
 
 
 def valid_states(model, valid: data.CycleStream, burn: int, n_columns: int = 64):
@@ -303,35 +315,37 @@ def gradient_curves(cfg, model, valid, burn, basis, cache, progress) -> pd.DataF
     """Sum of singular values of the averaged cell-state gradients per delay:
     over all targets and over new-token sources, split into the counting
     subspace and its complement (the ID subspace)."""
-    n = min(len(valid.tokens), burn + cfg.gradient_tokens)
-    idx, analysed, real = columns(n, cfg.gradient_streams, burn)
-    tokens = torch.as_tensor(valid.tokens[idx])
-    # new-token sources with at least burn/2 steps of history
-    new = (valid.new[idx] == 1) & real & (np.arange(len(idx))[:, None] >= burn // 2)
-    new = torch.as_tensor(new)
     sums = io.load_or_compute(
         cache / "gradient_sums.pt",
-        lambda: {
-            "all": sg.state_gradient_sums(
-                model,
-                tokens,
-                {"all": torch.as_tensor(analysed)},
-                max_delay=cfg.max_delay,
-                progress=progress,
-            ),
-            "new": sg.state_gradient_sums(
-                model,
-                tokens,
-                {"new token": new},
-                max_delay=cfg.max_delay,
-                by="source",
-                first_target=burn // 2,
-                progress=progress,
-            ),
-        },
+        lambda: gradient_sums(cfg, model, valid, burn, progress),
     )
     table = pd.concat([sg.summary_table(s, subspace=basis) for s in sums.values()])
     return table.reset_index(drop=True)
+
+
+def gradient_sums(cfg, model, valid, burn, progress=False) -> dict:
+    """G summed per delay over the first ``gradient_tokens`` analysed positions:
+    "all" by target, "new" by new-token source (each source once, its delays
+    read from its own column's lookahead, never from padding past the end)."""
+    n = min(len(valid.tokens), burn + cfg.gradient_tokens)
+    d = cfg.max_delay
+    idx, analysed, real = columns(n, cfg.gradient_streams, burn, lookahead=d - 1)
+    tokens = torch.as_tensor(valid.tokens[idx])
+    new = torch.as_tensor(analysed & (valid.new[idx] == 1))
+    run = dict(max_delay=d, progress=progress)
+    return {
+        "all": sg.state_gradient_sums(
+            model, tokens, {"all": torch.as_tensor(analysed)}, **run
+        ),
+        "new": sg.state_gradient_sums(
+            model,
+            tokens,
+            {"new token": new},
+            by="source",
+            targets=torch.as_tensor(real),
+            **run,
+        ),
+    }
 
 
 def delay_accuracy(cfg, states, labels) -> pd.DataFrame:
