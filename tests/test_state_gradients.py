@@ -64,6 +64,17 @@ def test_engine_matches_naive_loop(cell, state):
 
 
 @pytest.mark.parametrize("cell,state", CASES)
+def test_naive_loop_through_the_fused_layer_matches_the_python_cell(cell, state):
+    model, tokens = _model(cell), _tokens()
+    for t in (3, 13):
+        stepped = sg.naive_state_gradients(model, tokens, t, state=state, max_delay=D)
+        fused = sg.naive_state_gradients(
+            model, tokens, t, state=state, max_delay=D, fused=True
+        )
+        assert (stepped - fused).abs().max() < 1e-12
+
+
+@pytest.mark.parametrize("cell,state", CASES)
 def test_engine_matches_finite_differences(cell, state):
     model, tokens = _model(cell), _tokens()
     sums = sg.state_gradient_sums(

@@ -205,12 +205,22 @@ class _Accumulator:
 
 
 def naive_state_gradients(
-    model, tokens: torch.Tensor, target: int, *, state: str = "c", max_delay: int = 50
+    model,
+    tokens: torch.Tensor,
+    target: int,
+    *,
+    state: str = "c",
+    max_delay: int = 50,
+    fused: bool = False,
 ) -> torch.Tensor:
     """G[target, tau] for stream 0, one backward pass per state unit (D, H, E).
 
     The paper's public code does this (one ``tf.gradients`` call per unit and
     target position); kept as the reference for tests and the benchmark.
+    ``fused=False`` steps through the model's Python cell (``model.step``);
+    ``fused=True`` runs the same per-unit method through the fused layer
+    (``model.rnn``, e.g. ``nn.LSTM``), whose forward and backward are not
+    Python loops: the faster of the two naive baselines.
     """
     first = max(0, target - max_delay + 1)
     with torch.no_grad():
@@ -219,14 +229,28 @@ def naive_state_gradients(
         for x_t in xs[:first]:
             s = model.step(x_t, s)
     window = xs[first : target + 1].clone().requires_grad_(True)  # (W, 1, E)
-    for x_t in window:
-        s = model.step(x_t, s)
-    s_t = s[model.state_index(state)][0]  # (H,)
+    s_t = (_fused_window if fused else _stepped_window)(model, window, s)
+    s_t = s_t[model.state_index(state)][0]  # (H,)
     out = torch.zeros(max_delay, s_t.shape[0], xs.shape[-1], dtype=xs.dtype)
     for k in range(s_t.shape[0]):
         (grad,) = torch.autograd.grad(s_t[k], window, retain_graph=True)  # (W, 1, E)
         out[: len(window), k] = grad[:, 0].flip(0)  # delay tau = target - position
     return out
+
+
+def _stepped_window(model, window, s):
+    for x_t in window:
+        s = model.step(x_t, s)
+    return s
+
+
+def _fused_window(model, window, s):
+    """The last state after ``window`` (W, 1, E) through the fused layer; nn.LSTM
+    returns (h, c) as ``model.step`` does, the others h alone."""
+    packed = tuple(v.unsqueeze(0) for v in s)  # (1, 1, H) each
+    _, last = model.rnn(window, packed if len(packed) > 1 else packed[0])
+    last = last if isinstance(last, tuple) else (last,)
+    return tuple(v.squeeze(0) for v in last)
 
 
 # ---------------------------------------------------------------------------
