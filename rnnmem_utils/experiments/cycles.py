@@ -301,7 +301,6 @@ def _probe_results(cfg, states, labels, out_dir):
             "dims": cfg.counting_dims,
             "explained_variance_ratio": float(evr),
             "basis": basis,
-            "id_basis": id_basis,
         },
     )
     proj = _projection_sample(counting, states["c"], labels["counting"], cfg.seed)
