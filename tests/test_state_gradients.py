@@ -64,6 +64,17 @@ def test_engine_matches_naive_loop(cell, state):
 
 
 @pytest.mark.parametrize("cell,state", CASES)
+def test_naive_loop_through_the_fused_layer_matches_the_python_cell(cell, state):
+    model, tokens = _model(cell), _tokens()
+    for t in (3, 13):
+        stepped = sg.naive_state_gradients(model, tokens, t, state=state, max_delay=D)
+        fused = sg.naive_state_gradients(
+            model, tokens, t, state=state, max_delay=D, fused=True
+        )
+        assert (stepped - fused).abs().max() < 1e-12
+
+
+@pytest.mark.parametrize("cell,state", CASES)
 def test_engine_matches_finite_differences(cell, state):
     model, tokens = _model(cell), _tokens()
     sums = sg.state_gradient_sums(
@@ -164,6 +175,9 @@ def test_svd_summaries_against_numpy_on_a_known_matrix():
     assert out["sum_sigma"].item() == pytest.approx(np.linalg.svd(g)[1].sum())
     assert out["sum_sigma_subspace"].item() == pytest.approx(7.0)  # sigma 5 + 2
     assert out["sum_sigma_complement"].item() == pytest.approx(1.5)  # sigma 1 + 0.5
+    # a given complement basis: only the third left singular vector -> sigma 1
+    only = sg.svd_summaries(torch.tensor(g), subspace=u[:, :2], complement=u[:, 2:3])
+    assert only["sum_sigma_complement"].item() == pytest.approx(1.0)
 
 
 def test_summary_table_is_tidy():
@@ -187,3 +201,18 @@ def test_bad_grouping_is_refused():
         sg.state_gradient_sums(
             _model("rnn"), _tokens(), {"a": _single_target(1, 1)}, state="c"
         )
+
+
+def test_target_mask_drops_padded_targets_of_a_source():
+    """A source near the end of a padded stream: only its real targets count."""
+    model, tokens = _model("lstm"), _tokens()
+    src = _single_target(10, 1)  # targets 10..13 exist for delays 0..3
+    real = torch.ones(T, B, dtype=torch.bool)
+    real[12:] = False  # positions 12, 13 are padding
+    sums = sg.state_gradient_sums(
+        model, tokens, {"s": src}, max_delay=D, by="source", targets=real
+    )
+    assert sums.counts.tolist() == [[1.0, 1.0, 0.0, 0.0, 0.0, 0.0]]
+    assert sums.sums[0, 2:].abs().max() == 0
+    naive = sg.naive_state_gradients(model, tokens[:, 1:], 11, max_delay=D)
+    assert (sums.mean()[0, 1] - naive[1]).abs().max() < 1e-12

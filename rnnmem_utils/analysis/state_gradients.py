@@ -92,6 +92,7 @@ def state_gradient_sums(
     by: str = "target",
     initial_state=None,
     first_target: int = 0,
+    targets: torch.Tensor | None = None,
     progress: bool = False,
 ) -> GradientSums:
     """Sum G[t, tau] over the positions of each group, with counts per delay.
@@ -103,6 +104,9 @@ def state_gradient_sums(
     the new-token curves of Figure 3). Sources before the start of ``tokens``
     do not exist and are not counted; targets before ``first_target`` are
     skipped (a burn-in that gives the first targets their full history).
+    ``targets``: bool mask (T, B) of the positions that may serve as targets
+    at all (default: every position); with ``by="source"`` it keeps padding
+    past the end of a stream from counting as the future of a real source.
 
     Layout: the tangents of the D most recent sources are kept ordered by
     delay, ``(B, D*E, H)``; each step reads delays 0..D-2 from one buffer and
@@ -115,7 +119,7 @@ def state_gradient_sums(
     xs = model.embed(tokens).detach()  # (T, B, E)
     dtype = xs.dtype
     masks = torch.stack([groups[n] for n in names]).to(dtype)  # (K, T, B)
-    weights = _Weights(masks, max_delay, by)
+    weights = _Weights(masks, max_delay, by, targets)
     n_steps, batch, n_in = xs.shape
     k_state = model.state_index(state)
     s = model.init_state(batch) if initial_state is None else initial_state
@@ -145,19 +149,26 @@ def state_gradient_sums(
 class _Weights:
     """Which (delay, stream) pairs of step t count for each group: (K, D, B)."""
 
-    def __init__(self, masks, max_delay, by):
-        k, _, b = masks.shape
+    def __init__(self, masks, max_delay, by, targets=None):
+        k, n_steps, b = masks.shape
         self.by, self.max_delay = by, max_delay
         # pad D-1 nonexistent sources before the stream so every window is full
         self.masks = torch.cat([masks.new_zeros(k, max_delay - 1, b), masks], 1)
         self.delays = torch.arange(max_delay)
+        if targets is None:
+            targets = torch.ones(n_steps, b)
+        if targets.shape != (n_steps, b):
+            raise ValueError(f"targets {tuple(targets.shape)}; expected {(n_steps, b)}")
+        self.targets = targets.to(masks.dtype)  # (T, B)
 
     def at(self, t):
         d = self.max_delay
         if self.by == "source":  # delay tau reads source t - tau
-            return self.masks[:, t : t + d].flip(1)
-        valid = (self.delays <= t).to(self.masks.dtype)  # (D,) sources that exist
-        return self.masks[:, t + d - 1][:, None, :] * valid[None, :, None]
+            w = self.masks[:, t : t + d].flip(1)
+        else:
+            valid = (self.delays <= t).to(self.masks.dtype)  # (D,) existing sources
+            w = self.masks[:, t + d - 1][:, None, :] * valid[None, :, None]
+        return w * self.targets[t]  # (K, D, B)
 
 
 class _Accumulator:
@@ -194,12 +205,22 @@ class _Accumulator:
 
 
 def naive_state_gradients(
-    model, tokens: torch.Tensor, target: int, *, state: str = "c", max_delay: int = 50
+    model,
+    tokens: torch.Tensor,
+    target: int,
+    *,
+    state: str = "c",
+    max_delay: int = 50,
+    fused: bool = False,
 ) -> torch.Tensor:
     """G[target, tau] for stream 0, one backward pass per state unit (D, H, E).
 
     The paper's public code does this (one ``tf.gradients`` call per unit and
     target position); kept as the reference for tests and the benchmark.
+    ``fused=False`` steps through the model's Python cell (``model.step``);
+    ``fused=True`` runs the same per-unit method through the fused layer
+    (``model.rnn``, e.g. ``nn.LSTM``), whose forward and backward are not
+    Python loops: the faster of the two naive baselines.
     """
     first = max(0, target - max_delay + 1)
     with torch.no_grad():
@@ -208,14 +229,28 @@ def naive_state_gradients(
         for x_t in xs[:first]:
             s = model.step(x_t, s)
     window = xs[first : target + 1].clone().requires_grad_(True)  # (W, 1, E)
-    for x_t in window:
-        s = model.step(x_t, s)
-    s_t = s[model.state_index(state)][0]  # (H,)
+    s_t = (_fused_window if fused else _stepped_window)(model, window, s)
+    s_t = s_t[model.state_index(state)][0]  # (H,)
     out = torch.zeros(max_delay, s_t.shape[0], xs.shape[-1], dtype=xs.dtype)
     for k in range(s_t.shape[0]):
         (grad,) = torch.autograd.grad(s_t[k], window, retain_graph=True)  # (W, 1, E)
         out[: len(window), k] = grad[:, 0].flip(0)  # delay tau = target - position
     return out
+
+
+def _stepped_window(model, window, s):
+    for x_t in window:
+        s = model.step(x_t, s)
+    return s
+
+
+def _fused_window(model, window, s):
+    """The last state after ``window`` (W, 1, E) through the fused layer; nn.LSTM
+    returns (h, c) as ``model.step`` does, the others h alone."""
+    packed = tuple(v.unsqueeze(0) for v in s)  # (1, 1, H) each
+    _, last = model.rnn(window, packed if len(packed) > 1 else packed[0])
+    last = last if isinstance(last, tuple) else (last,)
+    return tuple(v.squeeze(0) for v in last)
 
 
 # ---------------------------------------------------------------------------
@@ -245,10 +280,14 @@ def projector(basis: torch.Tensor | np.ndarray) -> torch.Tensor:
     return q @ q.T
 
 
-def svd_summaries(g: torch.Tensor, subspace=None) -> dict[str, torch.Tensor]:
+def svd_summaries(
+    g: torch.Tensor, subspace=None, complement=None
+) -> dict[str, torch.Tensor]:
     """Per-matrix statistics of G (..., H, E): sigma_1 (memory), sigma_1 / sum
     (selectiveness), sum of singular values; with ``subspace`` (H, k), also the
-    sum of singular values of P G and of (I - P) G."""
+    sum of singular values of P G and of the complement's share of G: (I - P) G
+    by default, or Q Q^T G for a given ``complement`` basis Q (H, H - k), e.g.
+    the complement consistent with LDA (:meth:`LDAProbe.id_subspace`)."""
     g = g.double()
     sv = torch.linalg.svdvals(g)  # (..., min(H, E)) descending
     total = sv.sum(-1)
@@ -259,16 +298,20 @@ def svd_summaries(g: torch.Tensor, subspace=None) -> dict[str, torch.Tensor]:
     }
     if subspace is not None:
         p = projector(subspace)
+        q = torch.eye(p.shape[0], dtype=p.dtype) - p
+        q = q if complement is None else projector(complement)
         out["sum_sigma_subspace"] = torch.linalg.svdvals(p @ g).sum(-1)
-        out["sum_sigma_complement"] = torch.linalg.svdvals(g - p @ g).sum(-1)
+        out["sum_sigma_complement"] = torch.linalg.svdvals(q @ g).sum(-1)
     return out
 
 
-def summary_table(sums: GradientSums, *, chol=None, subspace=None) -> pd.DataFrame:
+def summary_table(
+    sums: GradientSums, *, chol=None, subspace=None, complement=None
+) -> pd.DataFrame:
     """Tidy table (delay, statistic, value, group) of the averaged gradients."""
     g = sums.mean()
     g = normalise(g, chol) if chol is not None else g
-    stats = svd_summaries(g, subspace)
+    stats = svd_summaries(g, subspace, complement)
     rows = []
     for name, values in stats.items():
         for k, group in enumerate(sums.groups):

@@ -55,7 +55,8 @@ def memory_curves(
     """Figure 3: sum of singular values vs delay (left), delay-0 LDA accuracy (right).
 
     Left: cell-state gradients averaged over all targets and over new-token
-    sources, split into the counting subspace and its complement (ID).
+    sources, split into the counting subspace and the ID subspace (the
+    complement consistent with LDA, as in Table 1).
     """
     fig, ax = plt.subplots(figsize=(8, 4.5))
     styles = {"all": "-", "new token": "--"}
@@ -99,12 +100,7 @@ def table1_side_by_side(table1: pd.DataFrame) -> pd.DataFrame:
         index="representation", columns="task", values=["published", "ours"]
     )
     wide = wide.swaplevel(axis=1).sort_index(axis=1, level=0)
-    rows = [
-        "cell state",
-        "hidden state",
-        "cell state, counting subspace",
-        "cell state, ID subspace",
-    ]
+    rows = list(dict.fromkeys(table1.representation))  # the table's own order
     return wide.loc[rows].round(0)
 
 
