@@ -9,9 +9,9 @@ interrupted run resumes where it stopped:
 - ``torch``: the same cells in their modern PyTorch form (``torch_lengths``);
 - ``bug``: the question's unshuffled split beside the shuffled fix;
 - ``search``: a search over learning rate, batch size and epochs for EACH cell,
-  on seeds and data of its own, whose best setting per cell ...
-- ``tuned``: ... trains the answer's "training tuned to converge" at lengths 5
-  and 100 on fresh seeds;
+  on seeds and data of its own (``tuned_search.csv``); each cell's best setting
+  then trains ``tuned``, the answer's "training tuned to converge" at lengths 5
+  and 100, on fresh seeds;
 - ``bengio``: Bengio 1994's task (one tanh unit read out against +-0.8, no noise
   on the first element), trained with Adam from PyTorch's init (ours, not his);
 - ``init``: the same task from other initialisations (zero biases, Keras 2018's
@@ -79,14 +79,11 @@ def train_chunk(
     split_kinds=(True,),
     noise_on_first=True,
     progress=True,
-    variant=None,
 ) -> pd.DataFrame:
     """Train every (split kind, length, repeat) of one cell as one model; one row
-    per run: ``part, cell, style, seq_len, shuffled, repeat, seed, val_acc, ...``.
-    ``variant``: the data's own name (default: all parts share the data)."""
+    per run: ``part, cell, style, seq_len, shuffled, repeat, seed, val_acc, ...``."""
     keys = [(sh, L) for sh in split_kinds for L in lengths]
-    if variant is None:
-        variant = "" if noise_on_first else "bengio"
+    variant = "" if noise_on_first else "bengio"  # all reported parts share the data
     splits = [
         make_split(
             task,
@@ -147,6 +144,23 @@ def summarise(runs: pd.DataFrame, threshold: float) -> pd.DataFrame:
     out["success_lo"] = [lo for lo, _ in ci]
     out["success_hi"] = [hi for _, hi in ci]
     return out
+
+
+def success_table(summary: pd.DataFrame, part: str, by: str = "cell") -> pd.DataFrame:
+    """Successes of one part as "k/n (lo-hi)", the 95% Wilson interval, per
+    length (rows) and cell (or ``by="style"``: variant) (columns)."""
+    s = summary[summary.part == part]
+    text = [
+        f"{int(r.successes)}/{int(r.repeats)} ({r.success_lo:.2f}-{r.success_hi:.2f})"
+        for r in s.itertuples()
+    ]
+    return s.assign(success=text).pivot_table(
+        index=["shuffled", "seq_len"] if s.shuffled.nunique() > 1 else "seq_len",
+        columns=by,
+        values="success",
+        aggfunc="first",
+        sort=False,
+    )
 
 
 def _parts(cfg):

@@ -161,7 +161,8 @@ def _tuned_claims(cs, summary, runs, cfg, search):
     cs.add(
         cl.Claim(
             "tuned_srnn_learns",
-            "Training tuned to converge (its own best setting; lengths 5, 100): "
+            f"Training tuned to converge (its own best setting; lengths "
+            f"{', '.join(str(L) for L in srnn.index)}): "
             "the simple RNN learns the task",
             "learns",
             srnn.round(3).to_dict(),

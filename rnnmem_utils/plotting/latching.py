@@ -124,7 +124,8 @@ def tuned_runs(runs):
             )
             ax.hlines(g.val_acc.mean(), k - 0.3, k + 0.3, color=CELL_COLORS[cell])
         at = r[r.seq_len == seq_len].drop_duplicates("cell")
-        ax.set_xticks(range(len(at)), [_setting(row) for row in at.itertuples()])
+        labels = [_setting(row) for row in at.itertuples()]
+        ax.set_xticks(range(len(at)), labels, fontsize=8)
         ax.set(title=f"L = {seq_len}", ylabel="validation accuracy", ylim=(-0.03, 1.03))
     return fig
 
@@ -134,7 +135,7 @@ def _setting(run) -> str:
     if not hasattr(run, "lr") or pd.isna(run.lr):
         return LABELS[run.cell]
     return (
-        f"{LABELS[run.cell]}\nlr {run.lr:g}, batch {int(run.batch_size)}"
+        f"{LABELS[run.cell]}\nlr {run.lr:g}\nbatch {int(run.batch_size)}"
         f"\n{int(run.epochs)} epochs"
     )
 
