@@ -20,7 +20,7 @@ def _jitter(n: int, width: float, seed: int = 0) -> np.ndarray:
 
 
 def accuracy_vs_length(runs, summary, part: str = "grid", title: str = "", ax=None):
-    """Final validation accuracy per cell: mean +- std over repeats, and every run."""
+    """Final validation accuracy per cell: the mean over repeats, and every run."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(8, 4))
     s, r = _part(summary, part), _part(runs, part)
     for k, (cell, g) in enumerate(s.groupby("cell", sort=False)):
@@ -33,13 +33,13 @@ def accuracy_vs_length(runs, summary, part: str = "grid", title: str = "", ax=No
             alpha=0.3,
             color=color,
         )
-        ax.errorbar(
+        # no +- std bars: runs are bimodal (latch or chance), so the dots and
+        # the success curve's Wilson band carry the spread
+        ax.plot(
             g.seq_len + off,
             g.mean_acc,
-            yerr=g.std_acc.fillna(0),
             marker="o",
             ms=4,
-            capsize=2,
             color=color,
             label=LABELS[cell],
         )
@@ -96,12 +96,7 @@ def split_bug(summary):
         g = s[s.seq_len == seq_len].pivot(
             index="cell", columns="split", values="mean_acc"
         )
-        e = s[s.seq_len == seq_len].pivot(
-            index="cell", columns="split", values="std_acc"
-        )
-        g.plot.bar(
-            ax=ax, yerr=e.fillna(0), rot=0, capsize=3, color=["#55A868", "#C44E52"]
-        )
+        g.plot.bar(ax=ax, rot=0, color=["#55A868", "#C44E52"])
         ax.axhline(0.5, ls=":", color="grey", lw=1)
         ax.set(title=f"L = {seq_len}", xlabel="", ylabel="validation accuracy")
     return fig
@@ -151,14 +146,12 @@ def styles_side_by_side(summary):
             g = _part(summary, part)
             g = g[g.cell == cell]
             label = "Keras 2018 defaults" if part == "grid" else "modern PyTorch"
-            ax.errorbar(
+            ax.plot(
                 g.seq_len,
                 g.mean_acc,
-                yerr=g.std_acc.fillna(0),
                 ls=ls,
                 marker="o",
                 ms=3,
-                capsize=2,
                 color=CELL_COLORS[cell],
                 label=label,
             )
