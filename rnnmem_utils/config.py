@@ -154,15 +154,28 @@ class LatchingConfig(_SequenceTaskConfig):
     tuned_lengths: tuple[int, ...] = param(
         "lengths of the answer's tuned training", min=2, max=10_000
     )
-    tuned_lr: float = param("tuned training: Adam learning rate", min=1e-6, max=10.0)
-    tuned_epochs: int = param("tuned training: epochs", min=1, max=1000)
-    tuned_batch_size: int = param("tuned training: batch size", min=1, max=100_000)
     tuned_repeats: int = param("tuned training: repeats", min=1, max=1000)
+    search_lrs: tuple[float, ...] = param(
+        "tuning search: Adam learning rates", min=1e-6, max=10.0
+    )
+    search_batch_sizes: tuple[int, ...] = param(
+        "tuning search: batch sizes", min=1, max=100_000
+    )
+    search_epochs: tuple[int, ...] = param(
+        "tuning search: epoch counts", min=1, max=1000
+    )
+    search_repeats: int = param(
+        "tuning search: repeats per setting (own seeds and data)", min=1, max=1000
+    )
     bengio_lengths: tuple[int, ...] = param(
         "lengths of Bengio 1994's own setting", min=2, max=10_000
     )
     bengio_repeats: int = param("repeats (trials) in Bengio's setting", min=1, max=1000)
     bengio_epochs: int = param("epochs in Bengio's setting", min=1, max=1000)
+    init_lengths: tuple[int, ...] = param(
+        "lengths of the initialisation variants of Bengio's task", min=2, max=10_000
+    )
+    init_repeats: int = param("repeats of the initialisation variants", min=1, max=1000)
     landscape_lengths: tuple[int, ...] = param(
         "lengths of the loss-landscape curves", min=1, max=10_000
     )
@@ -179,6 +192,11 @@ class BitRelayConfig(_SequenceTaskConfig):
     styles: tuple[str, ...] = param(
         "cell forms: Keras 2018 defaults, modern PyTorch",
         choices=("keras2018", "torch"),
+    )
+    gru_long_lengths: tuple[int, ...] = param(
+        "extra lengths run with the Keras 2018 GRU only (does it recover?)",
+        min=2,
+        max=10_000,
     )
     seed: int = param("base random seed", min=0, max=SEED_MAX)
 

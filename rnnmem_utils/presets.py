@@ -46,21 +46,26 @@ _latching_paper = dict(
     bug_repeats=30,
     tuned_lengths=(5, 100),  # "I ran only for 5 and 100 time steps"
     # The answer tweaked "the learning rate, number of epochs, and batch size" "to
-    # make sure training always converged", without giving values. Ours is the best
-    # of a search over that space for the SRNN at L = 100 (default preset, 10
-    # repeats; experiments.latching.search_tuned, table in
-    # results/default/latching/tuned_search.csv): lr 1e-4..1e-1 x batch 16..256 x
-    # epochs 10..30. No setting converges always: success 0.5 for most, 0.4 or
-    # less at lr >= 1e-2, best 0.6 (mean accuracy 0.80) at lr 3e-3, batch 128 or
-    # 256, 30 epochs (one run in ten, within noise): the same share of runs fails
-    # whatever these settings (their recurrent weight shrinks below 1 at once).
-    tuned_lr=3e-3,
-    tuned_epochs=30,
-    tuned_batch_size=128,
+    # make sure training always converged", without giving values. Ours are the
+    # best of a search over that space run by the experiment for EACH cell with
+    # the same budget, at the longest tuned length, on seeds and data of its own
+    # (never those reported): highest success frequency, then mean accuracy.
+    # The grid spans the answer's three knobs around Keras' defaults (lr 1e-3;
+    # the question's batch 16 and 5 epochs), sized for E1's budget: lr x3 and
+    # x10, batch x4 and x16, epochs x1 and x3. One vectorised training per
+    # (cell, batch size) covers every lr and epoch count.
+    search_lrs=(1e-3, 3e-3, 1e-2),
+    search_batch_sizes=(64, 256),
+    search_epochs=(5, 15),
+    search_repeats=10,
     tuned_repeats=30,
     bengio_lengths=tuple(range(10, 101, 10)),  # Bengio et al. 1994, Fig. 2: T = 10..100
     bengio_repeats=30,  # trials per length (Bengio's count is not in the seed)
     bengio_epochs=5,  # as the question's training
+    # initialisations of the same unit (zero biases, Keras 2018's w = +-1, a unit
+    # that starts latching), to see what the curve rests on
+    init_lengths=(10, 30, 60, 100),
+    init_repeats=10,
     landscape_lengths=(
         2,
         5,
@@ -83,6 +88,10 @@ LATCHING = {
         "bug_lengths": (5, 60),  # a length every cell latches, one where the LSTM fails
         "bug_repeats": 5,
         "tuned_repeats": 10,
+        # 5 runs per setting (of 12, per cell) keep E1 under 15 minutes on 2
+        # cores; the choice is then checked on 10 fresh runs, so the search's
+        # noise cannot flatter the reported numbers
+        "search_repeats": 5,
         "bengio_repeats": 20,
     },
     "smoke": {  # seconds: the whole pipeline on tiny data, no claim expected to hold
@@ -95,11 +104,16 @@ LATCHING = {
         "bug_lengths": (5,),
         "bug_repeats": 2,
         "tuned_lengths": (5, 20),
-        "tuned_epochs": 1,
         "tuned_repeats": 2,
+        "search_lrs": (1e-3, 1e-2),
+        "search_batch_sizes": (32,),
+        "search_epochs": (1,),
+        "search_repeats": 2,
         "bengio_lengths": (10, 20),
         "bengio_repeats": 2,
         "bengio_epochs": 1,
+        "init_lengths": (10,),
+        "init_repeats": 2,
         "landscape_lengths": (2, 5, 10),
         "landscape_points": 61,
     },
@@ -123,6 +137,9 @@ _bit_relay_paper = dict(
     noise_std=0.1,
     val_fraction=0.2,
     success_threshold=0.9,  # as E1
+    # the Keras 2018 GRU alone at longer lengths (lengths already in the grid
+    # are not rerun): whether a GRU at chance at L = 20-40 recovers by L = 100
+    gru_long_lengths=(70, 100),
     seed=0,
 )
 BIT_RELAY = {
@@ -139,6 +156,7 @@ BIT_RELAY = {
         "repeats": 2,
         "epochs": 1,
         "n_sequences": 200,
+        "gru_long_lengths": (20,),
     },
 }
 

@@ -4,12 +4,14 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import rnnmem_utils as rm
 from rnnmem_utils.analysis.landscape import loss_landscape
-from rnnmem_utils.data.latching import latching
+from rnnmem_utils.data.latching import latching, make_split
 from rnnmem_utils.experiments import latching as ex
+from rnnmem_utils.training import multiseed as ms
 
 
 def test_landscape_against_naive_loop():
@@ -35,15 +37,14 @@ def test_run_latching_resumes_from_chunks(tmp_path, monkeypatch):
     first = ex.run_latching(cfg, tmp_path, preset="smoke", progress=False)
     claims = json.loads((tmp_path / "claims.json").read_text())
     assert claims["config_hash"] == rm.config.config_hash(cfg)
-    assert (
-        len(list((tmp_path / "cache" / "chunks").glob("*.csv"))) == 5
-    )  # 4 parts + bengio
+    # grid, torch, bug; search and tuned (one cell); bengio; init variants
+    assert len(list((tmp_path / "cache" / "chunks").glob("*.csv"))) == 7
 
     def fail(*a, **k):
         raise AssertionError("a stored chunk was recomputed")
 
-    monkeypatch.setattr(ex, "train_chunk", fail)
-    monkeypatch.setattr(ex, "_bengio", fail)
+    for name in ("train_chunk", "_bengio", "_inits", "search_tuned"):
+        monkeypatch.setattr(ex, name, fail)
     again = ex.run_latching(cfg, tmp_path, preset="smoke", progress=False)
     assert np.allclose(first["runs"].val_acc, again["runs"].val_acc)
 
@@ -58,16 +59,95 @@ def test_run_bit_relay_reads_e1_when_present(tmp_path):
     assert set(res["runs"].cell) == {"srnn", "lstm", "gru"}
 
 
-def test_search_tuned_reruns_the_tuned_part(tmp_path):
-    """The search behind the tuned presets trains exactly what the tuned part does."""
+def test_search_rows_equal_training_each_setting_alone():
+    """One vectorised search (per-model lr, accuracy after each epoch count)
+    gives what training each (lr, batch, epochs) on its own gives."""
     cfg = rm.config.resolve(
-        "latching", "smoke", {"cells": ["srnn"], "lengths": [2], "n_sequences": 40}
+        "latching",
+        "smoke",
+        {
+            "cells": ["srnn"],
+            "n_sequences": 60,
+            "tuned_lengths": [3, 6],
+            "search_lrs": [1e-3, 3e-2],
+            "search_epochs": [1, 2],
+        },
+    )
+    table = ex.search_tuned(cfg, "srnn")
+    split = make_split(
+        "latching", 60, 6, ex.data_seed(cfg.seed, "latching", 6, ex.SEARCH_DATA)
+    )
+    seeds = ex.search_seeds(cfg, "srnn", 6)
+    for row in table.itertuples():
+        spec = ms.TrainSpec("srnn", "keras2018", 1, row.epochs, row.batch_size, row.lr)
+        alone = ms.train_multiseed(spec, [split], [0] * len(seeds), seeds)
+        assert row.mean_acc == pytest.approx(float(alone.val_acc.mean()), abs=1e-9)
+    assert len(table) == 2 * 2 * len(cfg.search_batch_sizes)
+
+
+def test_search_seeds_and_data_are_not_the_reported_ones(tmp_path):
+    cfg = rm.config.resolve(
+        "latching", "smoke", {"cells": ["srnn", "gru"], "n_sequences": 40}
     )
     res = ex.run_latching(cfg, tmp_path, preset="smoke", progress=False)
-    tuned = res["summary"].query("part == 'tuned' and seq_len == 20")
-    setting = (cfg.tuned_lr, cfg.tuned_batch_size, cfg.tuned_epochs)
-    table = ex.search_tuned(cfg, [setting, (1e-3, 16, 1)], seq_len=20)
-    assert list(table.columns[:5]) == ["cell", "seq_len", "lr", "batch_size", "epochs"]
-    assert len(table) == 2 and (table.repeats == cfg.tuned_repeats).all()
-    assert table.mean_acc[0] == pytest.approx(tuned.mean_acc.item())
-    assert table.success_freq[0] == pytest.approx(tuned.success_freq.item())
+    reported = set(res["runs"].seed)
+    for cell in cfg.cells:
+        for L in cfg.tuned_lengths:
+            assert not set(ex.search_seeds(cfg, cell, L)) & reported
+    search_data = ex.data_seed(cfg.seed, "latching", max(cfg.tuned_lengths), "search")
+    reported_data = {
+        ex.data_seed(cfg.seed, "latching", L, v)
+        for L in {*cfg.tuned_lengths, *cfg.lengths, *cfg.bengio_lengths}
+        for v in ("", "bengio")
+    }
+    assert search_data not in reported_data
+    # every cell is tuned by its own search, with the same budget
+    assert set(res["search"].cell) == {"srnn", "gru"}
+    assert res["search"].groupby("cell").size().nunique() == 1
+    tuned = res["runs"].query("part == 'tuned'")
+    for cell, g in tuned.groupby("cell"):
+        best = ex.best_setting(res["search"][res["search"].cell == cell])
+        assert (g.lr.iloc[0], g.batch_size.iloc[0], g.epochs.iloc[0]) == best
+
+
+def test_best_setting_rule():
+    table = pd.DataFrame(
+        dict(
+            lr=[1e-3, 1e-2, 3e-3, 1e-3],
+            batch_size=[32, 32, 128, 128],
+            epochs=[10, 10, 20, 10],
+            success_freq=[0.6, 0.6, 0.6, 0.4],
+            mean_acc=[0.8, 0.8, 0.8, 0.9],
+        )
+    )
+    # equal success and accuracy: the fewest epochs, then the largest batch,
+    # then the smallest lr
+    assert ex.best_setting(table) == (1e-3, 32, 10)
+    table.loc[2, "mean_acc"] = 0.81
+    assert ex.best_setting(table) == (3e-3, 128, 20)
+
+
+def test_init_variants():
+    seeds = [1, 2, 3]
+    zb = ex.initial_params("zero_bias", seeds)
+    assert zb["b_x"].abs().sum() == 0 and zb["b_h"].abs().sum() == 0
+    assert zb["W_h"].abs().max() <= 1.0
+    assert (
+        ex.initial_params("keras2018", seeds)["W_h"].abs().flatten().tolist()
+        == [1.0] * 3
+    )
+    lat = ex.initial_params("latching", seeds)
+    assert lat["W_h"].flatten().tolist() == [1.25] * 3
+    assert lat["W_x"].flatten().tolist() == [1.0] * 3
+
+
+def test_bit_relay_runs_the_long_gru_lengths_not_in_the_grid(tmp_path):
+    cfg = rm.config.resolve(
+        "bit_relay",
+        "smoke",
+        {"n_sequences": 40, "lengths": [4], "gru_long_lengths": [4, 12]},
+    )
+    res = ex.run_bit_relay(cfg, tmp_path / "bit_relay", preset="smoke", progress=False)
+    long = res["summary"].query("part == 'relay_long'")
+    assert list(long.seq_len) == [12] and set(long.cell) == {"gru"}
+    assert set(long["style"]) == {"keras2018"}

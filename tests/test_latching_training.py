@@ -130,6 +130,35 @@ def test_bad_overrides_are_refused(experiment, override):
 
 def test_latching_only_fields_are_refused_for_bit_relay():
     with pytest.raises(rm.config.ConfigError, match="unknown parameter"):
-        rm.config.resolve("bit_relay", "smoke", {"tuned_lr": 0.1})
+        rm.config.resolve("bit_relay", "smoke", {"search_lrs": [0.1]})
     with pytest.raises(rm.config.ConfigError):
         rm.config.resolve("latching", "smoke", {"tuned_lengths": [5, 1]})
+
+
+def test_per_model_learning_rates_equal_separate_runs():
+    spec = ms.TrainSpec("gru", "keras2018", 2, epochs=2, batch_size=16, lr=1e-3)
+    splits = [make_split("latching", 60, 5, seed=3)]
+    both = ms.train_multiseed(spec, splits, [0, 0], [7, 8], dtype=D, lrs=[1e-3, 3e-2])
+    for r, (lr, seed) in enumerate([(1e-3, 7), (3e-2, 8)]):
+        alone = ms.train_multiseed(
+            ms.TrainSpec("gru", "keras2018", 2, 2, 16, lr), splits, [0], [seed], dtype=D
+        )
+        for k in both.params:
+            torch.testing.assert_close(
+                both.params[k][r], alone.params[k][0], rtol=1e-9, atol=1e-12
+            )
+
+
+def test_accuracy_after_earlier_epochs_equals_shorter_training():
+    spec = ms.TrainSpec("srnn", "keras2018", 1, epochs=3, batch_size=16, lr=1e-2)
+    splits = [make_split("latching", 80, 6, seed=4)]
+    long = ms.train_multiseed(spec, splits, [0, 0], [1, 2], dtype=D, eval_epochs=(1, 3))
+    short = ms.train_multiseed(
+        ms.TrainSpec("srnn", "keras2018", 1, 1, 16, 1e-2),
+        splits,
+        [0, 0],
+        [1, 2],
+        dtype=D,
+    )
+    torch.testing.assert_close(long.val_acc_at[0], short.val_acc)
+    torch.testing.assert_close(long.val_acc_at[1], long.val_acc)

@@ -8,11 +8,18 @@ interrupted run resumes where it stopped:
 - ``grid``: the question's grid with the Keras 2018 cells (shuffled split);
 - ``torch``: the same cells in their modern PyTorch form (``torch_lengths``);
 - ``bug``: the question's unshuffled split beside the shuffled fix;
-- ``tuned``: the answer's "training tuned to converge" at lengths 5 and 100;
-- ``bengio``: Bengio 1994's own setting (one tanh unit, targets +-0.8);
+- ``search``: a search over learning rate, batch size and epochs for EACH cell,
+  on seeds and data of its own (``tuned_search.csv``); each cell's best setting
+  then trains ``tuned``, the answer's "training tuned to converge" at lengths 5
+  and 100, on fresh seeds;
+- ``bengio``: Bengio 1994's task (one tanh unit read out against +-0.8, no noise
+  on the first element), trained with Adam from PyTorch's init (ours, not his);
+- ``init``: the same task from other initialisations (zero biases, Keras 2018's
+  w = +-1, a unit that starts latching), to show what the curve rests on;
 - the loss landscape of Pascanu et al. 2013, Fig. 6.
 
-``run_bit_relay(cfg, out_dir)`` runs the bit-relay grid (8 units).
+``run_bit_relay(cfg, out_dir)`` runs the bit-relay grid (8 units) and the
+Keras 2018 GRU alone at ``gru_long_lengths`` (part ``relay_long``).
 """
 
 from __future__ import annotations
@@ -23,11 +30,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from .. import io
 from ..analysis.landscape import loss_landscape
+from ..claims import wilson_interval
 from ..config import config_hash
 from ..data.latching import make_split
+from ..models import keras_cells as kc
 from ..training.multiseed import TrainSpec, train_multiseed
 from . import latching_claims as lc
 
@@ -73,7 +83,7 @@ def train_chunk(
     """Train every (split kind, length, repeat) of one cell as one model; one row
     per run: ``part, cell, style, seq_len, shuffled, repeat, seed, val_acc, ...``."""
     keys = [(sh, L) for sh in split_kinds for L in lengths]
-    variant = "" if noise_on_first else "bengio"  # all parts share the data
+    variant = "" if noise_on_first else "bengio"  # all reported parts share the data
     splits = [
         make_split(
             task,
@@ -115,16 +125,42 @@ def _chunk(out_dir, name, cfg, compute) -> pd.DataFrame:
 
 
 def summarise(runs: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """Per (part, cell, style, shuffled, seq_len): mean, std, success frequency."""
+    """Per (part, cell, style, shuffled, seq_len): mean, std, success frequency
+    and its 95% Wilson interval ``success_lo``..``success_hi`` (a run either
+    latches or sits at chance, so the frequency, not mean +- std, is the
+    honest summary, and with 10 runs it is uncertain by about +-0.25)."""
     keys = ["part", "cell", "style", "shuffled", "seq_len"]
     g = runs.assign(success=runs.val_acc >= threshold).groupby(keys, sort=False)
     out = g.agg(
         mean_acc=("val_acc", "mean"),
         std_acc=("val_acc", "std"),
         success_freq=("success", "mean"),
+        successes=("success", "sum"),
         repeats=("val_acc", "size"),
+    ).reset_index()
+    ci = [
+        wilson_interval(k, n) for k, n in zip(out.successes, out.repeats, strict=True)
+    ]
+    out["success_lo"] = [lo for lo, _ in ci]
+    out["success_hi"] = [hi for _, hi in ci]
+    return out
+
+
+def success_table(summary: pd.DataFrame, part: str, by: str = "cell") -> pd.DataFrame:
+    """Successes of one part as "k/n (lo-hi)", the 95% Wilson interval, per
+    length (rows) and cell (or ``by="style"``: variant) (columns)."""
+    s = summary[summary.part == part]
+    text = [
+        f"{int(r.successes)}/{int(r.repeats)} ({r.success_lo:.2f}-{r.success_hi:.2f})"
+        for r in s.itertuples()
+    ]
+    return s.assign(success=text).pivot_table(
+        index=["shuffled", "seq_len"] if s.shuffled.nunique() > 1 else "seq_len",
+        columns=by,
+        values="success",
+        aggfunc="first",
+        sort=False,
     )
-    return out.reset_index()
 
 
 def _parts(cfg):
@@ -134,9 +170,6 @@ def _parts(cfg):
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
         lr=cfg.lr,
-    )
-    tuned = dict(
-        base, epochs=cfg.tuned_epochs, batch_size=cfg.tuned_batch_size, lr=cfg.tuned_lr
     )
     return [
         ("grid", "keras2018", cfg.lengths, cfg.repeats, base, (True,)),
@@ -149,7 +182,6 @@ def _parts(cfg):
             (True,),
         ),
         ("bug", "keras2018", cfg.bug_lengths, cfg.bug_repeats, base, (False, True)),
-        ("tuned", "keras2018", cfg.tuned_lengths, cfg.tuned_repeats, tuned, (True,)),
     ]
 
 
@@ -180,10 +212,15 @@ def run_latching(cfg, out_dir, preset: str = "default", progress: bool = True) -
                     ),
                 )
             )
+    search, tuned = _tuned_parts(cfg, out_dir, progress)
+    frames += tuned
     frames.append(
         _chunk(
             out_dir, "bengio_torch_srnn", cfg, functools.partial(_bengio, cfg, progress)
         )
+    )
+    frames.append(
+        _chunk(out_dir, "init_srnn", cfg, functools.partial(_inits, cfg, progress))
     )
     runs = pd.concat(frames, ignore_index=True)
     summary = summarise(runs, cfg.success_threshold)
@@ -198,53 +235,131 @@ def run_latching(cfg, out_dir, preset: str = "default", progress: bool = True) -
     )
     io.write_csv(out_dir / "runs.csv", runs)
     io.write_csv(out_dir / "summary.csv", summary)
-    claims = lc.latching_claims(cfg, preset, summary, landscape)
+    io.write_csv(out_dir / "tuned_search.csv", search)
+    claims = lc.latching_claims(cfg, preset, summary, landscape, runs, search)
     claims.write(out_dir)
-    return {"runs": runs, "summary": summary, "landscape": landscape, "claims": claims}
+    return {
+        "runs": runs,
+        "summary": summary,
+        "landscape": landscape,
+        "search": search,
+        "claims": claims,
+    }
 
 
-def search_tuned(
-    cfg, settings, seq_len: int = 100, cell: str = "srnn", progress: bool = False
-) -> pd.DataFrame:
-    """The search behind the ``tuned_*`` presets: one row per ``(lr, batch_size,
-    epochs)`` in ``settings``, training ``cfg.tuned_repeats`` Keras 2018 ``cell``
-    models at ``seq_len`` exactly as the ``tuned`` part does (same data, same
-    seeds), with their mean accuracy and success frequency."""
-    rows = []
-    for lr, batch_size, epochs in settings:
+def _tuned_parts(cfg, out_dir, progress):
+    """Per cell: the search (own seeds, own data), then the tuned part with the
+    cell's best setting on fresh seeds and the grid's data. Returns the whole
+    search table and the tuned runs (one frame per cell)."""
+    tables, frames = [], []
+    for cell in cfg.cells:
+        table = _chunk(
+            out_dir,
+            f"search_keras2018_{cell}",
+            cfg,
+            functools.partial(search_tuned, cfg, cell, progress=progress),
+        )
+        lr, batch_size, epochs = best_setting(table)
         spec = TrainSpec(cell, "keras2018", cfg.hidden_size, epochs, batch_size, lr)
-        df = train_chunk(
+        compute = functools.partial(
+            train_chunk,
             cfg,
             task="latching",
             part="tuned",
             cell=cell,
             style="keras2018",
-            lengths=(seq_len,),
+            lengths=cfg.tuned_lengths,
             repeats=cfg.tuned_repeats,
             spec=spec,
             progress=progress,
         )
-        rows.append(
-            dict(
-                cell=cell,
-                seq_len=seq_len,
-                lr=lr,
-                batch_size=batch_size,
-                epochs=epochs,
-                repeats=len(df),
-                mean_acc=df.val_acc.mean(),
-                success_freq=(df.val_acc >= cfg.success_threshold).mean(),
-            )
+        df = _chunk(out_dir, f"tuned_keras2018_{cell}", cfg, compute)
+        frames.append(df.assign(lr=lr, batch_size=batch_size, epochs=epochs))
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True), frames
+
+
+SEARCH_DATA = "search"  # the search's data: generated apart from every reported part
+
+
+def search_seeds(cfg, cell: str, seq_len: int) -> list[int]:
+    """The search's model seeds, repeat r the same for every setting (a paired
+    design: settings are compared on the same inits), never a reported seed."""
+    return [
+        model_seed(cfg.seed, "search", cell, "keras2018", seq_len, r)
+        for r in range(cfg.search_repeats)
+    ]
+
+
+def search_tuned(cfg, cell: str, progress: bool = False) -> pd.DataFrame:
+    """The search behind the ``tuned`` part: one row per ``(lr, batch_size,
+    epochs)`` of ``search_lrs x search_batch_sizes x search_epochs``, each with
+    ``search_repeats`` Keras 2018 ``cell`` models at the longest tuned length on
+    data and seeds of its own; its mean accuracy and success frequency.
+
+    One vectorised training per batch size covers every learning rate (a
+    per-model lr) and every epoch count (accuracy recorded after each)."""
+    seq_len = max(cfg.tuned_lengths)
+    split = make_split(
+        "latching",
+        cfg.n_sequences,
+        seq_len,
+        data_seed(cfg.seed, "latching", seq_len, SEARCH_DATA),
+        val_fraction=cfg.val_fraction,
+        noise_std=cfg.noise_std,
+    )
+    seeds = search_seeds(cfg, cell, seq_len)
+    lrs = [lr for lr in cfg.search_lrs for _ in seeds]
+    epochs = sorted(cfg.search_epochs)
+    rows = []
+    for batch_size in cfg.search_batch_sizes:
+        spec = TrainSpec(cell, "keras2018", cfg.hidden_size, epochs[-1], batch_size)
+        res = train_multiseed(
+            spec,
+            [split],
+            [0] * len(lrs),
+            seeds * len(cfg.search_lrs),
+            lrs=lrs,
+            eval_epochs=epochs,
+            progress=progress,
         )
+        acc = res.val_acc_at.numpy().reshape(len(epochs), len(cfg.search_lrs), -1)
+        for e, n_epochs in enumerate(epochs):
+            for k, lr in enumerate(cfg.search_lrs):
+                rows.append(
+                    dict(
+                        cell=cell,
+                        seq_len=seq_len,
+                        lr=lr,
+                        batch_size=batch_size,
+                        epochs=n_epochs,
+                        repeats=len(seeds),
+                        mean_acc=float(acc[e, k].mean()),
+                        success_freq=float((acc[e, k] >= cfg.success_threshold).mean()),
+                    )
+                )
     return pd.DataFrame(rows)
 
 
-def _bengio(cfg, progress) -> pd.DataFrame:
-    """Bengio 1994's setting: one tanh unit read out directly against +-0.8,
-    no noise on the first element; modern (torch) init U(-1, 1)."""
-    spec = TrainSpec(
+def best_setting(table: pd.DataFrame) -> tuple[float, int, int]:
+    """The rule fixed before the search: highest success frequency ("training
+    always converged"), then highest mean accuracy, then the cheapest (fewest
+    epochs, largest batch) and the smallest lr, in that order."""
+    order = table.sort_values(
+        ["success_freq", "mean_acc", "epochs", "batch_size", "lr"],
+        ascending=[False, False, True, False, True],
+        kind="stable",
+    )
+    best = order.iloc[0]
+    return float(best.lr), int(best.batch_size), int(best.epochs)
+
+
+def _bengio_spec(cfg, style: str = "torch") -> TrainSpec:
+    """Bengio 1994's task for one tanh unit read out directly against +-0.8;
+    the training (Adam, batch, epochs) is the question's, not Bengio's."""
+    return TrainSpec(
         "srnn",
-        "torch",
+        style,
         1,
         cfg.bengio_epochs,
         cfg.batch_size,
@@ -252,6 +367,11 @@ def _bengio(cfg, progress) -> pd.DataFrame:
         eps=1e-8,
         head="unit_mse",
     )
+
+
+def _bengio(cfg, progress) -> pd.DataFrame:
+    """Bengio 1994's task (his: one tanh unit, targets +-0.8, no noise on the
+    first element) trained with Adam from PyTorch's init U(-1, 1) (ours)."""
     return train_chunk(
         cfg,
         task="latching",
@@ -260,9 +380,83 @@ def _bengio(cfg, progress) -> pd.DataFrame:
         style="torch",
         lengths=cfg.bengio_lengths,
         repeats=cfg.bengio_repeats,
-        spec=spec,
+        spec=_bengio_spec(cfg),
         noise_on_first=False,
         progress=progress,
+    )
+
+
+# Initialisations of Bengio's unit besides PyTorch's U(-1, 1) (part ``init``):
+# PyTorch's with zero biases; Keras 2018's (w exactly +-1, glorot input weight,
+# zero bias); a unit that already latches (w = 1.25 > 1, input weight 1).
+INIT_VARIANTS = ("zero_bias", "keras2018", "latching")
+
+
+def initial_params(variant: str, seeds) -> dict:
+    """Initial parameters (R, ...) of one-unit SRNNs (torch layout, no head)."""
+    p = kc.init_params("srnn", "torch", 1, seeds, n_out=0)
+    if variant == "zero_bias":
+        return dict(p, b_x=torch.zeros_like(p["b_x"]), b_h=torch.zeros_like(p["b_h"]))
+    if variant == "keras2018":
+        k = kc.init_params("srnn", "keras2018", 1, seeds, n_out=0)
+        return dict(k, b_h=torch.zeros_like(k["b_x"]))
+    if variant == "latching":
+        zero = {k: torch.zeros_like(v) for k, v in p.items()}
+        return dict(zero, W_h=zero["W_h"] + 1.25, W_x=zero["W_x"] + 1.0)
+    raise ValueError(f"init variant {variant!r}; options are {list(INIT_VARIANTS)}")
+
+
+def _inits(cfg, progress) -> pd.DataFrame:
+    """Every init variant x ``init_lengths`` x ``init_repeats`` as one model, on
+    the ``bengio`` part's data; one row per run (``style`` = the variant)."""
+    lengths = list(cfg.init_lengths)
+    splits = [
+        make_split(
+            "latching",
+            cfg.n_sequences,
+            L,
+            data_seed(cfg.seed, "latching", L, "bengio"),
+            val_fraction=cfg.val_fraction,
+            noise_std=cfg.noise_std,
+            noise_on_first=False,
+        )
+        for L in lengths
+    ]
+    runs = [
+        (v, d, r)
+        for v in INIT_VARIANTS
+        for d in range(len(lengths))
+        for r in range(cfg.init_repeats)
+    ]
+    seeds = [model_seed(cfg.seed, "init", "srnn", v, lengths[d], r) for v, d, r in runs]
+    per_variant = [
+        initial_params(
+            v, [s for s, run in zip(seeds, runs, strict=True) if run[0] == v]
+        )
+        for v in INIT_VARIANTS
+    ]  # runs are ordered by variant, so concatenating keeps the model order
+    init = {k: torch.cat([p[k] for p in per_variant]) for k in per_variant[0]}
+    res = train_multiseed(
+        _bengio_spec(cfg),
+        splits,
+        [d for _, d, _ in runs],
+        seeds,
+        progress=progress,
+        init=init,
+    )
+    return pd.DataFrame(
+        {
+            "part": "init",
+            "cell": "srnn",
+            "style": [v for v, _, _ in runs],
+            "seq_len": [lengths[d] for _, d, _ in runs],
+            "shuffled": True,
+            "repeat": [r for _, _, r in runs],
+            "seed": seeds,
+            "val_acc": res.val_acc.numpy(),
+            "val_loss": res.val_loss.numpy(),
+            "train_loss": res.train_loss[:, -1].numpy(),
+        }
     )
 
 
@@ -282,6 +476,9 @@ def run_bit_relay(
         for style in cfg.styles
         for cell in cfg.cells
     ]
+    long = [L for L in cfg.gru_long_lengths if L not in cfg.lengths]
+    if long and "gru" in cfg.cells and "keras2018" in cfg.styles:
+        frames.append(_relay_chunk(cfg, out_dir, "gru", "keras2018", progress, long))
     runs = pd.concat(frames, ignore_index=True)
     summary = summarise(runs, cfg.success_threshold)
     io.write_csv(out_dir / "runs.csv", runs)
@@ -289,12 +486,14 @@ def run_bit_relay(
     latching_dir = Path(latching_dir) if latching_dir else out_dir.parent / "latching"
     e1 = latching_dir / "summary.csv"
     e1_summary = pd.read_csv(e1) if e1.exists() else None
-    claims = lc.bit_relay_claims(cfg, preset, summary, e1_summary)
+    claims = lc.bit_relay_claims(cfg, preset, summary, e1_summary, runs)
     claims.write(out_dir)
     return {"runs": runs, "summary": summary, "claims": claims, "latching": e1_summary}
 
 
-def _relay_chunk(cfg, out_dir, cell, style, progress) -> pd.DataFrame:
+def _relay_chunk(cfg, out_dir, cell, style, progress, long=None) -> pd.DataFrame:
+    """One (style, cell) of the relay grid; with ``long`` lengths, the part
+    ``relay_long`` at those lengths instead (same data seeds, own part)."""
     eps = 1e-7 if style == "keras2018" else 1e-8  # each library's Adam default
     spec = TrainSpec(
         cell, style, cfg.hidden_size, cfg.epochs, cfg.batch_size, cfg.lr, eps=eps
@@ -303,12 +502,13 @@ def _relay_chunk(cfg, out_dir, cell, style, progress) -> pd.DataFrame:
         train_chunk,
         cfg,
         task="bit_relay",
-        part=RELAY_PARTS[style],
+        part="relay_long" if long else RELAY_PARTS[style],
         cell=cell,
         style=style,
-        lengths=cfg.lengths,
+        lengths=long or cfg.lengths,
         repeats=cfg.repeats,
         spec=spec,
         progress=progress,
     )
-    return _chunk(out_dir, f"relay_{style}_{cell}", cfg, compute)
+    name = f"relay_{'long_' if long else ''}{style}_{cell}"
+    return _chunk(out_dir, name, cfg, compute)

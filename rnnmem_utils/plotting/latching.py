@@ -20,7 +20,7 @@ def _jitter(n: int, width: float, seed: int = 0) -> np.ndarray:
 
 
 def accuracy_vs_length(runs, summary, part: str = "grid", title: str = "", ax=None):
-    """Final validation accuracy per cell: mean +- std over repeats, and every run."""
+    """Final validation accuracy per cell: the mean over repeats, and every run."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(8, 4))
     s, r = _part(summary, part), _part(runs, part)
     for k, (cell, g) in enumerate(s.groupby("cell", sort=False)):
@@ -33,13 +33,13 @@ def accuracy_vs_length(runs, summary, part: str = "grid", title: str = "", ax=No
             alpha=0.3,
             color=color,
         )
-        ax.errorbar(
+        # no +- std bars: runs are bimodal (latch or chance), so the dots and
+        # the success curve's Wilson band carry the spread
+        ax.plot(
             g.seq_len + off,
             g.mean_acc,
-            yerr=g.std_acc.fillna(0),
             marker="o",
             ms=4,
-            capsize=2,
             color=color,
             label=LABELS[cell],
         )
@@ -54,21 +54,29 @@ def accuracy_vs_length(runs, summary, part: str = "grid", title: str = "", ax=No
     return fig
 
 
-def success_vs_length(summary, part: str = "grid", title: str = "", ax=None):
-    """Success frequency (fraction of repeats that learn), Bengio 1994 Fig. 2 style."""
+def success_vs_length(
+    summary, part: str = "grid", title: str = "", ax=None, by: str = "cell"
+):
+    """Success frequency (fraction of repeats that learn), Bengio 1994 Fig. 2
+    style, with its 95% Wilson interval as a band (with 10 runs a frequency of
+    0.5 is anywhere in 0.24-0.76). ``by="style"`` draws one curve per style
+    (the initialisation variants of part ``init``)."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(8, 3.5))
-    for cell, g in _part(summary, part).groupby("cell", sort=False):
+    groups = _part(summary, part).groupby(by, sort=False)
+    for k, (name, g) in enumerate(groups):
+        color = CELL_COLORS[name] if by == "cell" else f"C{k}"
+        ax.fill_between(g.seq_len, g.success_lo, g.success_hi, color=color, alpha=0.15)
         ax.plot(
             g.seq_len,
             g.success_freq,
             marker="o",
             ms=4,
-            color=CELL_COLORS[cell],
-            label=LABELS[cell],
+            color=color,
+            label=LABELS.get(name, name),
         )
     ax.set(
         xlabel="sequence length L",
-        ylabel="success frequency",
+        ylabel="success frequency\n(band: 95% Wilson)",
         ylim=(-0.03, 1.03),
         title=title,
     )
@@ -88,19 +96,15 @@ def split_bug(summary):
         g = s[s.seq_len == seq_len].pivot(
             index="cell", columns="split", values="mean_acc"
         )
-        e = s[s.seq_len == seq_len].pivot(
-            index="cell", columns="split", values="std_acc"
-        )
-        g.plot.bar(
-            ax=ax, yerr=e.fillna(0), rot=0, capsize=3, color=["#55A868", "#C44E52"]
-        )
+        g.plot.bar(ax=ax, rot=0, color=["#55A868", "#C44E52"])
         ax.axhline(0.5, ls=":", color="grey", lw=1)
         ax.set(title=f"L = {seq_len}", xlabel="", ylabel="validation accuracy")
     return fig
 
 
 def tuned_runs(runs):
-    """Every run of the tuned training, per cell, at each tuned length."""
+    """Every run of the tuned training, per cell (labelled with the setting its
+    own search chose), at each tuned length."""
     r = runs[runs.part == "tuned"]
     lengths = sorted(r.seq_len.unique())
     fig, axes = plt.subplots(
@@ -114,10 +118,21 @@ def tuned_runs(runs):
                 k + _jitter(len(g), 0.15, k), g.val_acc, color=CELL_COLORS[cell], s=14
             )
             ax.hlines(g.val_acc.mean(), k - 0.3, k + 0.3, color=CELL_COLORS[cell])
-        cells = list(r[r.seq_len == seq_len].cell.drop_duplicates())
-        ax.set_xticks(range(len(cells)), [LABELS[c] for c in cells])
+        at = r[r.seq_len == seq_len].drop_duplicates("cell")
+        labels = [_setting(row) for row in at.itertuples()]
+        ax.set_xticks(range(len(at)), labels, fontsize=8)
         ax.set(title=f"L = {seq_len}", ylabel="validation accuracy", ylim=(-0.03, 1.03))
     return fig
+
+
+def _setting(run) -> str:
+    """A cell's name and the tuned setting it trained with (its own)."""
+    if not hasattr(run, "lr") or pd.isna(run.lr):
+        return LABELS[run.cell]
+    return (
+        f"{LABELS[run.cell]}\nlr {run.lr:g}\nbatch {int(run.batch_size)}"
+        f"\n{int(run.epochs)} epochs"
+    )
 
 
 def styles_side_by_side(summary):
@@ -131,14 +146,12 @@ def styles_side_by_side(summary):
             g = _part(summary, part)
             g = g[g.cell == cell]
             label = "Keras 2018 defaults" if part == "grid" else "modern PyTorch"
-            ax.errorbar(
+            ax.plot(
                 g.seq_len,
                 g.mean_acc,
-                yerr=g.std_acc.fillna(0),
                 ls=ls,
                 marker="o",
                 ms=3,
-                capsize=2,
                 color=CELL_COLORS[cell],
                 label=label,
             )

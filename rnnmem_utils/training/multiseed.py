@@ -56,6 +56,10 @@ class TrainResult:
     val_acc: torch.Tensor  # (R,) after the last epoch
     val_loss: torch.Tensor  # (R,)
     train_loss: torch.Tensor  # (R, epochs): mean batch loss per epoch
+    # (E, R): validation accuracy after each epoch in ``eval_epochs`` (the
+    # same models stopped earlier: Adam has no schedule, so training for e
+    # epochs is exactly the first e epochs of a longer run with the same seed)
+    val_acc_at: torch.Tensor | None = None
 
 
 def order_generator(seed: int) -> torch.Generator:
@@ -120,9 +124,19 @@ def train_multiseed(
     dtype=torch.float32,
     progress: bool = False,
     threads: int | None = 1,
+    lrs=None,
+    eval_epochs=(),
+    init: dict | None = None,
 ) -> TrainResult:
     """Train ``len(seeds)`` independent models as one; model r trains on
     ``splits[data_index[r]]`` with init and data order drawn from ``seeds[r]``.
+
+    ``lrs``: an Adam learning rate per model (default: ``spec.lr`` for all),
+    so a learning-rate search trains as one model too. ``eval_epochs``:
+    epochs after which every model's validation accuracy is also recorded
+    (``val_acc_at``), so an epoch search costs one training to the longest.
+    ``init``: initial parameters (R, ...) to start from instead of the
+    cell's own initialisation (the data order still comes from ``seeds``).
 
     All data sets must have the same number of sequences; their lengths may
     differ (each model reads its state at its own last step). ``threads``:
@@ -133,20 +147,36 @@ def train_multiseed(
     before = torch.get_num_threads()
     torch.set_num_threads(threads or before)
     try:
-        return _train(spec, splits, data_index, seeds, dtype, progress)
+        return _train(
+            spec, splits, data_index, seeds, dtype, progress, lrs, eval_epochs, init
+        )
     finally:
         torch.set_num_threads(before)
 
 
-def _train(spec, splits, data_index, seeds, dtype, progress) -> TrainResult:
+def _train(
+    spec, splits, data_index, seeds, dtype, progress, lrs, eval_epochs, init
+) -> TrainResult:
     data_index = torch.as_tensor(list(data_index), dtype=torch.long)
     x_tr, y_tr = stack_data(splits, "train")
-    x_tr = x_tr.to(dtype)
+    x_va, y_va = stack_data(splits, "val")
+    x_tr, x_va = x_tr.to(dtype), x_va.to(dtype)
     last = torch.as_tensor(
         [splits[d].x_train.shape[0] - 1 for d in data_index.tolist()]
     )
-    params = _init(spec, seeds, dtype)
-    opt = torch.optim.Adam(list(params.values()), lr=spec.lr, eps=spec.eps)
+    if init is None:
+        params = _init(spec, seeds, dtype)
+    else:
+        params = {
+            k: v.detach().to(dtype).clone().requires_grad_() for k, v in init.items()
+        }
+    # per-model lr: Adam's step is linear in lr, so run it at lr 1 and scale
+    # each model's step by its own lr (see _scaled_step)
+    opt = torch.optim.Adam(
+        list(params.values()), lr=spec.lr if lrs is None else 1.0, eps=spec.eps
+    )
+    lr_r = None if lrs is None else torch.as_tensor(list(lrs), dtype=dtype)
+    acc_at = []
     gens = [order_generator(s) for s in seeds]
     n, t_len = y_tr.shape[1], int(last.max()) + 1
     steps = -(-n // spec.batch_size)  # keras keeps the last, smaller batch
@@ -165,14 +195,30 @@ def _train(spec, splits, data_index, seeds, dtype, progress) -> TrainResult:
             loss, _ = model_loss(params, spec, x[:t_len], y, last)
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()  # sum: each model gets its own loss's gradient
-            opt.step()
+            _scaled_step(opt, params, lr_r)
             train_loss[:, epoch] += loss.detach().double() / steps
             bar.update()
+        if epoch + 1 in eval_epochs:
+            acc_at.append(evaluate(params, spec, x_va, y_va, data_index, last)[0])
     bar.close()
-    x_va, y_va = stack_data(splits, "val")
-    acc, vloss = evaluate(params, spec, x_va.to(dtype), y_va, data_index, last)
+    acc, vloss = evaluate(params, spec, x_va, y_va, data_index, last)
     final = {k: v.detach() for k, v in params.items()}
-    return TrainResult(final, acc, vloss, train_loss)
+    at = torch.stack(acc_at) if acc_at else None
+    return TrainResult(final, acc, vloss, train_loss, at)
+
+
+@torch.no_grad()
+def _scaled_step(opt, params: dict, lr_r) -> None:
+    """``opt.step()``; with per-model learning rates ``lr_r`` (R,), the step
+    taken at lr 1 is scaled by each model's own lr (model axis first)."""
+    if lr_r is None:
+        opt.step()
+        return
+    before = {k: p.clone() for k, p in params.items()}
+    opt.step()
+    for k, p in params.items():
+        scale = lr_r.view(-1, *([1] * (p.dim() - 1)))
+        p.copy_(torch.addcmul(before[k], scale, p - before[k]))
 
 
 def _init(spec: TrainSpec, seeds, dtype) -> dict:
