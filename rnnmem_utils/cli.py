@@ -111,7 +111,11 @@ def _cmd_run(args) -> int:
 def _cmd_report(args) -> int:
     from . import report
 
-    md, html = report.build(args.preset)
+    try:
+        md, html = report.build(args.preset)
+    except report.NoResultsError as e:
+        print(f"rnnmem: error: {e}", file=sys.stderr)
+        return 1
     print(f"wrote {md}\nwrote {html}")
     return 0
 
