@@ -314,3 +314,18 @@ def test_save_figure_returns_nothing_to_print(tmp_path):
         "f.png",
         "f.svg",
     ]
+
+
+@pytest.mark.slow
+def test_a_lesson_from_a_real_papermill_run_shows_no_machine_path(toy, tmp_path):
+    from rnnmem_utils import runner
+
+    runner.run_one("toy", "smoke", log=lambda _: None)
+    executed = (tmp_path / "results" / PRESET / "toy" / "toy.ipynb").read_text()
+    assert "injected-parameters" in executed and str(tmp_path) in executed
+    report.build(PRESET)
+    page = (tmp_path / "results" / PRESET / "lessons" / "toy.html").read_text()
+    assert "Toy experiment (tests only)" in page
+    assert "dataframe" in page, "the run's outputs are in the lesson"
+    for machine in ("/work/", "/home/", str(tmp_path), "injected-parameters"):
+        assert machine not in page, machine
