@@ -550,7 +550,7 @@ def publish_lessons(preset: str, secs: list[Section]) -> list[Path]:
         if not s.found or nb is None or not nb.is_file():
             continue
         try:
-            page = render_lesson(nb, title=s.heading)
+            page = render_lesson(nb, title=s.heading, ran_with=_ran_with(s, preset))
         except Exception as e:  # nbformat and nbconvert raise many types
             s.problems.append(f"lesson not rendered: {_shown(nb)} ({_reason(e)})")
             continue
@@ -576,13 +576,23 @@ _LESSON_J2 = """{%- extends 'lab/index.html.j2' -%}
 """
 
 
-def render_lesson(notebook: Path, title: str = "") -> str:
+def _ran_with(s: Section, preset: str) -> str:
+    run = s.run or {}
+    text = f"This lesson ran at preset `{run.get('preset', preset)}`"
+    if run.get("overrides"):
+        text += f" with overrides `{json.dumps(run['overrides'], sort_keys=True)}`"
+    return f"*{text}: the runner's parameters, which replace the defaults above.*"
+
+
+def render_lesson(notebook: Path, title: str = "", ran_with: str = "") -> str:
     """One executed notebook as a standalone HTML page for a reader.
 
     Drops papermill's injected-parameters cell (it holds the runner's
-    ``out_dir``) and stderr streams (progress bars and library warnings, which
-    print installation paths); any machine path left in an output is written
-    relative to the repository, the results or the home directory.
+    ``out_dir``; ``ran_with``, Markdown, takes its place), stderr streams (library warnings, which print installation
+    paths) and widget outputs (tqdm's progress bars: saved without their state
+    they read "0%", and they pull widget scripts from a CDN); any machine path
+    left in an output is written relative to the repository, the results or
+    the home directory.
     """
     import jinja2
     import nbformat
@@ -590,11 +600,17 @@ def render_lesson(notebook: Path, title: str = "") -> str:
     from nbconvert.preprocessors import TagRemovePreprocessor
 
     nb = nbformat.read(notebook, as_version=4)
+    nb.metadata.pop("widgets", None)
+    injected = [
+        i
+        for i, c in enumerate(nb.cells)
+        if "injected-parameters" in c.metadata.get("tags", [])
+    ]
+    if injected and ran_with:  # say what the removed cell set, without its paths
+        nb.cells.insert(injected[0], nbformat.v4.new_markdown_cell(ran_with))
     for cell in nb.cells:
         if cell.cell_type == "code":
-            cell.outputs = [
-                _scrubbed(o) for o in cell.outputs if o.get("name") != "stderr"
-            ]
+            cell.outputs = [_scrubbed(o) for o in cell.outputs if not _noise(o)]
     exporter = HTMLExporter(
         template_name="lab",
         template_file=_LESSON_TEMPLATE,
@@ -614,6 +630,14 @@ def render_lesson(notebook: Path, title: str = "") -> str:
     finally:
         exporter.log.setLevel(level)
     return body
+
+
+def _noise(output) -> bool:
+    widget = any(m.startswith(_WIDGET) for m in output.get("data") or {})
+    return widget or output.get("name") == "stderr"
+
+
+_WIDGET = "application/vnd.jupyter.widget"
 
 
 def _machine_paths() -> list[tuple[str, str]]:

@@ -130,6 +130,17 @@ def lesson_notebook(out: Path) -> nbformat.NotebookNode:
             "display_data",
             data={"image/png": base64.b64encode(PNG).decode(), "text/plain": "<Fig>"},
         ),
+        v4.new_output(  # tqdm's bar, saved without its widget state
+            "display_data",
+            data={
+                "application/vnd.jupyter.widget-view+json": {
+                    "model_id": "abc",
+                    "version_major": 2,
+                    "version_minor": 0,
+                },
+                "text/plain": "epoch 1/1:   0%|          | 0/200 [00:00<?, ?it/s]",
+            },
+        ),
         v4.new_output(
             "execute_result",
             data={"text/plain": f"[PosixPath('{io.REPO_ROOT}/results/x.png')]"},
@@ -143,7 +154,10 @@ def lesson_notebook(out: Path) -> nbformat.NotebookNode:
             injected,
             plot,
         ],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3"},
+            "widgets": {"application/vnd.jupyter.widget-state+json": {"state": {}}},
+        },
     )
 
 

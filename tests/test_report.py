@@ -264,8 +264,12 @@ def test_lessons_are_published_without_machine_paths(built, tmp_path):
     text = page.read_text()
     assert "data:image/png;base64," in text, "figures travel inside the page"
     assert "<code>latch</code>" in text
+    assert "This lesson ran at preset <code>smoke</code>" in text
     assert "out_dir = &quot;" not in text and "injected-parameters" not in text
     assert "UserWarning" not in text, "stderr noise dropped"
+    assert "it/s" not in text, "progress bars dropped"
+    assert "widget-view" not in text and "widget-state" not in text
+    assert "unpkg.com" not in text, "no widget scripts fetched"
     for machine in ("/work/", "/home/", str(tmp_path), str(io.REPO_ROOT)):
         assert machine not in text, machine
     assert "wrote results/smoke/latching/figures/a.png" in text
