@@ -11,7 +11,7 @@ export RNNMEM_DATA_DIR
 PRESET ?= default
 JOBS ?= 1
 
-.PHONY: help venv reproduce test test-fast lint format benchmarks strip
+.PHONY: help venv reproduce test test-fast lint format benchmarks strip browser
 
 help:
 	@echo "make reproduce   run every notebook at the default preset, then write results/default/REPORT.md"
@@ -32,8 +32,14 @@ reproduce: $(STAMP)
 	$(BIN)/rnnmem run --preset $(PRESET) --jobs $(JOBS)
 	$(BIN)/rnnmem report --preset $(PRESET)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -ra
+
+# The report's browser test drives Debian's chromium (Playwright cannot fetch its own).
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	else echo "make browser: /usr/bin/chromium is missing; as root run: apt-get install -y chromium"; fi
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -133,7 +133,11 @@ def _stop_on_signals() -> None:
 def _cmd_report(args) -> int:
     from . import report
 
-    md, html = report.build(args.preset)
+    try:
+        md, html = report.build(args.preset)
+    except report.NoResultsError as e:
+        print(f"rnnmem: error: {e}", file=sys.stderr)
+        return 1
     print(f"wrote {md}\nwrote {html}")
     return 0
 

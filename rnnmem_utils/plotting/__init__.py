@@ -37,12 +37,14 @@ def set_theme() -> None:
     )
 
 
-def save_figure(fig, out_dir, name: str, formats=("png", "svg")) -> list[Path]:
-    """Save ``fig`` as ``<out_dir>/figures/<name>.<fmt>`` for each format, atomically."""
-    paths = []
+def save_figure(fig, out_dir, name: str, formats=("png", "svg")) -> None:
+    """Save ``fig`` as ``<out_dir>/figures/<name>.<fmt>`` for each format, atomically.
+
+    Returns None: a notebook cell ending in this call prints nothing, so a
+    published lesson shows no machine path (the files are
+    ``figures/<name>.<fmt>`` beside the other results).
+    """
     for fmt in formats:
         path = Path(out_dir) / "figures" / f"{name}.{fmt}"
         with io.atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt)
-        paths.append(path)
-    return paths
