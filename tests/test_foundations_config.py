@@ -67,12 +67,12 @@ def test_lm_window_rule_matches_the_training_loop(monkeypatch):
     cfg = rm.config.resolve("foundations", "smoke", {**over, "lm_seq_len": 1405})
     n_train = cfg.lm_chars - min(foundations.LM_TEST_CHARS, cfg.lm_chars // 10)
     ids = np.zeros(n_train, dtype=np.int64)
-    assert foundations._train_lm(cfg, None, ids) == [(1405, 32), (1405, 32)]
+    assert foundations._train_lm(cfg, None, ids, False) == [(1405, 32), (1405, 32)]
     with pytest.raises(ConfigError, match="lm_seq_len=1406"):
         rm.config.resolve("foundations", "smoke", {**over, "lm_seq_len": 1406})
     beyond = SimpleNamespace(**{**rm.config.to_dict(cfg), "lm_seq_len": 1406})
     with pytest.raises(ZeroDivisionError):  # what the rule spares a user
-        foundations._train_lm(beyond, None, ids)
+        foundations._train_lm(beyond, None, ids, False)
 
 
 def test_data_needs_name_text8_and_its_length():

@@ -155,7 +155,7 @@ def notebook_digest(path: Path) -> str:
     return hashlib.sha256(json.dumps(code).encode()).hexdigest()[:16]
 
 
-def data_hashes(experiment: str, cfg, data_dir: str) -> dict:
+def data_hashes(experiment: str, cfg) -> dict:
     """Verify the data files ``experiment`` reads under ``cfg``; their hashes.
 
     Raises :class:`rnnmem_utils.data.corpora.DataError` (missing, corrupt or too
@@ -163,9 +163,7 @@ def data_hashes(experiment: str, cfg, data_dir: str) -> dict:
     """
     from ..data import corpora
 
-    files_for = getattr(corpora, "files_for", None)
-    names = files_for(experiment, cfg) if files_for else ()
-    return corpora.fingerprint(names, data_dir=data_dir) if names else {}
+    return corpora.prepare(experiment, cfg)
 
 
 def fingerprint(experiment, cfg, notebook: Path, data: dict, needs: dict) -> str:
@@ -225,7 +223,7 @@ def plan(
         nb = notebook_path(name, notebook_dir)
         if not nb.exists():
             raise config.ConfigError(f"{name}: notebook {nb} is missing")
-        data = data_hashes(name, cfg, data_dir)
+        data = data_hashes(name, cfg)
         needs = {}
         for dep in config.EXPERIMENTS[name].needs:
             dep_run = runs.get(dep) or _published_run(
