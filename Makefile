@@ -11,7 +11,7 @@ export RNNMEM_DATA_DIR
 PRESET ?= default
 JOBS ?= 1
 
-.PHONY: help venv reproduce test test-fast lint format benchmarks strip browser
+.PHONY: help venv reproduce test test-fast lint format benchmarks strip browser lock
 
 help:
 	@echo "make reproduce   run every notebook at the default preset, then write results/default/REPORT.md"
@@ -19,10 +19,12 @@ help:
 	@echo "make benchmarks  run the speed benchmarks (ratios against the naive methods)"
 	@echo "make lint        ruff on the library, tests, benchmarks and notebooks"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-lock.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	# exact versions of everything from the lock file, then the package itself
+	$(BIN)/pip install --quiet -r requirements-lock.txt
+	$(BIN)/pip install --quiet --no-deps -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (rnnmem)" >/dev/null
 	touch $(STAMP)
 
@@ -40,6 +42,14 @@ browser:
 	@if [ -x /usr/bin/chromium ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	else echo "make browser: /usr/bin/chromium is missing; as root run: apt-get install -y chromium"; fi
+
+# Rewrite the lock file from a fresh resolution of pyproject.toml's dependencies.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --upgrade pip && .venv-lock/bin/pip install --quiet ".[dev]"
+	{ sed -n 1,3p requirements-lock.txt; .venv-lock/bin/pip freeze --exclude-editable \
+	  | grep -v '^rnnmem' | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > requirements-lock.new
+	mv requirements-lock.new requirements-lock.txt && rm -rf .venv-lock
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

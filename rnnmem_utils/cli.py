@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_list(args) -> int:
-    from . import runner
+    from . import io, runner
 
     if args.params:
         print(f"{args.params}: parameters (override with -p key=value)")
@@ -89,6 +89,11 @@ def _cmd_list(args) -> int:
             record.get("experiment", ""), args.preset, record.get("overrides") or {}
         )
         print(f"{path.name:<34} {st:<22} variant of {record.get('experiment')}")
+    failed = io.results_root() / args.preset / ".failed"
+    for path in sorted(failed.iterdir()) if failed.is_dir() else []:
+        why = path / "FAILED.txt"
+        first = why.read_text().splitlines()[2:3] if why.exists() else []
+        print(f"last attempt failed: {path.name}: {' '.join(first)} ({why})")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Atomic writes, result directories, resumable computations.
+"""Atomic writes and result directories (resumable units live in :mod:`.store`).
 
 Every artifact is written to a temporary file in its own directory and moved
 into place with :func:`os.replace`, which is atomic on POSIX: a reader (or a
@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,17 +105,6 @@ def check_notebook_parameters() -> None:
         )
 
 
-def cache_dir(out_dir) -> Path:
-    """``<out_dir>/cache/``: where resumable units of work go (created).
-
-    The runner empties it when the configuration or the code changed since the
-    run that filled it, so a resumed run never mixes results of two versions.
-    """
-    path = Path(out_dir) / "cache"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it onto ``path``.
@@ -169,33 +158,6 @@ def save_torch(path, obj: Any) -> Path:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return Path(path)
-
-
-def load_or_compute(
-    path, compute: Callable[[], Any], *, kind: str | None = None
-) -> Any:
-    """Return the stored result at ``path``, or compute it, store it atomically and
-    return it. This is how long runs resume: each finished unit of work is a file.
-
-    ``kind`` is inferred from the suffix: ``.csv`` (DataFrame), ``.json``, ``.pt``.
-    """
-    path = Path(path)
-    kind = kind or path.suffix.lstrip(".")
-    if path.exists():
-        if kind == "csv":
-            import pandas as pd
-
-            return pd.read_csv(path)
-        if kind == "json":
-            return read_json(path)
-        if kind == "pt":
-            import torch
-
-            return torch.load(path, weights_only=True)
-        raise ValueError(f"load_or_compute: unknown kind {kind!r} for {path}")
-    value = compute()
-    {"csv": write_csv, "json": write_json, "pt": save_torch}[kind](path, value)
-    return value
 
 
 def clean_temporaries(directory) -> int:

@@ -546,7 +546,7 @@ def publish_lessons(preset: str, secs: list[Section]) -> list[Path]:
     out = io.results_root() / preset / LESSONS
     written = []
     for s in secs:
-        nb = s.directory / s.notebook if s.notebook else None
+        nb = s.directory / Path(s.notebook).name if s.notebook else None
         if not s.found or nb is None or not nb.is_file():
             continue
         try:

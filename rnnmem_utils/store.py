@@ -372,3 +372,34 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def cached(
+    out_dir,
+    name: str,
+    cfg,
+    compute: Callable[[], Any],
+    *,
+    fields: Iterable[str] | None = None,
+    extra: dict | None = None,
+    code: Iterable[str] = (),
+    version: int | str = 1,
+    kind: str | None = None,
+    root=None,
+) -> Any:
+    """The one resume primitive of the experiments: unit ``name`` of the run
+    writing to ``out_dir``, from the store or computed and stored.
+
+    ``fields``: the configuration fields the unit reads (None: all of them,
+    the safe default for a unit whose inputs are many); ``extra``: other
+    inputs (a cell name, the key of the model it analyses); ``code``: the
+    modules its numbers depend on. The store is ``root``, else the run's
+    (``$RNNMEM_STORE``, which the runner sets from the run's own location).
+    """
+    import dataclasses
+
+    if fields is None:
+        fields = [f.name for f in dataclasses.fields(cfg)]
+    store = Store(root, user=out_dir)
+    key = store.key(name, cfg, fields, extra=extra, code=code, version=version)
+    return store.stage(key, compute, kind=kind)

@@ -16,6 +16,12 @@ if "RNNMEM_DATA_DIR" not in os.environ and SHARED_DATA.exists():
     os.environ["RNNMEM_DATA_DIR"] = str(SHARED_DATA)
 
 
+@pytest.fixture(autouse=True)
+def isolated_store(tmp_path, monkeypatch):
+    """Every test has a store of its own: none writes into the repository's."""
+    monkeypatch.setenv("RNNMEM_STORE", str(tmp_path / "store"))
+
+
 @pytest.fixture
 def results_root(tmp_path, monkeypatch):
     """Results and the store go to a temporary directory, never into the repo."""

@@ -1,6 +1,7 @@
 """Foundations lesson: configuration ranges refused; the entry point end to end, resumed."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,15 +97,20 @@ def test_run_smoke_writes_claims_and_resumes(tmp_path):
     assert hand["verdict"] == rm.claims.REPRODUCED
     # resume: finished parts are read back, not recomputed
     assert len(sorted(tmp_path.glob("part*.json"))) == 5  # the results
-    units = sorted((tmp_path / "cache").glob("part*.json"))  # the resumable units
-    assert len(units) == 5
-    stamps = [p.stat().st_mtime_ns for p in units]
+
+    def units():  # the resumable units, in the store
+        return sorted(
+            Path(m["path"]) / "value.json" for m in rm.store.Store().entries()
+        )
+
+    assert len(units()) == 5
+    stamps = [p.stat().st_mtime_ns for p in units()]
     rm.experiments.run_foundations(cfg, tmp_path, preset="smoke", progress=False)
-    assert [p.stat().st_mtime_ns for p in units] == stamps
+    assert [p.stat().st_mtime_ns for p in units()] == stamps
     # a changed configuration recomputes
     cfg2 = rm.config.resolve("foundations", "smoke", {"lm_chars": 20_000, "seed": 1})
     rm.experiments.run_foundations(cfg2, tmp_path, preset="smoke", progress=False)
-    assert len(list((tmp_path / "cache").glob("part*.json"))) == 10
+    assert len(units()) == 10
 
 
 def test_bad_data_refused_before_any_part(tmp_path, monkeypatch):
@@ -115,6 +121,6 @@ def test_bad_data_refused_before_any_part(tmp_path, monkeypatch):
     monkeypatch.setenv("RNNMEM_DATA_DIR", str(tmp_path / "data"))
     cfg = rm.config.resolve("foundations", "smoke")
     out = tmp_path / "out"
-    with pytest.raises(DataError, match="empty"):
+    with pytest.raises(DataError, match="it has 0 bytes"):
         rm.experiments.run_foundations(cfg, out, preset="smoke", progress=False)
-    assert not list(out.glob("part*.json")) and not (out / "cache").exists()
+    assert not list(out.glob("part*.json")) and not rm.store.Store().entries()

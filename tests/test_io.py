@@ -2,7 +2,6 @@
 
 import os
 
-import pandas as pd
 import pytest
 
 from rnnmem_utils import io
@@ -23,20 +22,6 @@ def test_temporaries_are_hidden_and_cleaned(tmp_path):
     (tmp_path / "keep.csv").write_text("full")
     assert io.clean_temporaries(tmp_path) == 1
     assert os.listdir(tmp_path) == ["keep.csv"]
-
-
-def test_load_or_compute_computes_once(tmp_path):
-    calls = []
-
-    def compute():
-        calls.append(1)
-        return pd.DataFrame({"a": [1, 2]})
-
-    for _ in range(2):
-        df = io.load_or_compute(tmp_path / "r.csv", compute)
-        assert df.a.tolist() == [1, 2]
-    assert len(calls) == 1
-    assert io.load_or_compute(tmp_path / "r.json", lambda: {"x": 1}) == {"x": 1}
 
 
 def test_write_json_handles_numpy(tmp_path):

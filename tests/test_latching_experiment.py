@@ -38,7 +38,8 @@ def test_run_latching_resumes_from_chunks(tmp_path, monkeypatch):
     claims = json.loads((tmp_path / "claims.json").read_text())
     assert claims["config_hash"] == rm.config.config_hash(cfg)
     # grid, torch, bug; search and tuned (one cell); bengio; init variants
-    assert len(list((tmp_path / "cache" / "chunks").glob("*.csv"))) == 7
+    chunks = [m for m in rm.store.Store().entries() if m["kind"] == "csv"]
+    assert len(chunks) == 7 + 1  # and the loss landscape
 
     def fail(*a, **k):
         raise AssertionError("a stored chunk was recomputed")
@@ -51,7 +52,13 @@ def test_run_latching_resumes_from_chunks(tmp_path, monkeypatch):
 
 def test_run_bit_relay_reads_e1_when_present(tmp_path):
     cfg = rm.config.resolve("bit_relay", "smoke", {"n_sequences": 40, "lengths": [4]})
-    res = ex.run_bit_relay(cfg, tmp_path / "bit_relay", preset="smoke", progress=False)
+    res = ex.run_bit_relay(
+        cfg,
+        tmp_path / "bit_relay",
+        preset="smoke",
+        progress=False,
+        latching_dir=tmp_path / "latching",
+    )
     verdicts = {c.id: c.verdict for c in res["claims"].claims}
     assert verdicts["task_specific"] == rm.claims.NOT_RUN  # no E1 results beside it
     assert verdicts["task_specific_torch"] == rm.claims.NOT_RUN

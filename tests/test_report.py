@@ -324,7 +324,7 @@ def test_save_figure_returns_nothing_to_print(tmp_path):
 def test_a_lesson_from_a_real_papermill_run_shows_no_machine_path(toy, tmp_path):
     from rnnmem_utils import runner
 
-    runner.run_one("toy", "smoke", log=lambda _: None)
+    runner.run_one("toy", "smoke")
     executed = (tmp_path / "results" / PRESET / "toy" / "toy.ipynb").read_text()
     assert "injected-parameters" in executed and str(tmp_path) in executed
     report.build(PRESET)

@@ -67,7 +67,9 @@ def test_run_skip_rerun_and_variants(toy, results_root):
         assert (own / name).exists(), name
     record = io.read_json(own / "run.json")
     assert record["variant"] == "" and record["machine"]["isa"]
-    assert record["versions"]["torch"].startswith("2.13.0") and len(record["units"]) == 4
+    assert (
+        record["versions"]["torch"].startswith("2.13.0") and len(record["units"]) == 4
+    )
     assert runner.status("toy", "smoke") == "complete"
     assert runner.run_one("toy", "smoke").status == "skipped"
     before = tree_digest(own)

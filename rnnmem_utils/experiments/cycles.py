@@ -20,7 +20,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from .. import claims as cl
-from .. import io
+from .. import io, store
 from ..analysis import probes
 from ..analysis import state_gradients as sg
 from ..data import cycles as data
@@ -81,30 +81,43 @@ def single_thread():
         torch.set_num_threads(before)
 
 
+# What the trained model depends on: the training stream (its size and seed),
+# the model and the training settings, and their code. Nothing else in E3 --
+# probes, gradients, claims, plots, prose -- can make it retrain.
+MODEL_FIELDS = ("train_tokens", "seed", "hidden_size", "epochs", "batch_size",
+                "seq_len", "optimizer", "lr")  # fmt: skip
+MODEL_CODE = ("rnnmem_utils.models.lm", "rnnmem_utils.training.lm",
+              "rnnmem_utils.data.cycles")  # fmt: skip
+# The analyses depend on the whole configuration, the model and this module.
+ANALYSIS_CODE = ("rnnmem_utils.experiments.cycles", "rnnmem_utils.analysis.probes",
+                 "rnnmem_utils.analysis.state_gradients", *MODEL_CODE)  # fmt: skip
+
+
 def _run(cfg, out_dir, preset, progress) -> CyclesResults:
-    cache = io.cache_dir(out_dir)
     streams = make_streams(cfg)
-    model, log = trained_model(cfg, streams["train"], cache, progress)
-    ppl = io.load_or_compute(
-        cache / "perplexity.json", lambda: perplexities(model, streams)
-    )
-    # every cached unit lives in cache/ (the runner empties it when the config or
-    # code changed); the tables beside the claims are rewritten on every run
-    errors = io.load_or_compute(
-        cache / "errors.csv", lambda: error_table(model, streams["test"])
-    )
+    model, log, model_key = trained_model(cfg, streams["train"], out_dir, progress)
+
+    def unit(name, compute):  # a unit of analysis of this model, in the store
+        return store.cached(
+            out_dir, f"cycles/{name}", cfg, compute,
+            extra={"model": model_key}, code=ANALYSIS_CODE,
+        )  # fmt: skip
+
+    ppl = unit("perplexity", lambda: perplexities(model, streams))
+    errors = unit("errors", lambda: error_table(model, streams["test"]))
     burn = 2 * cfg.max_delay  # history given to the first analysed position
     states, labels = valid_states(model, streams["valid"], burn)
     table1, bases, proj = _probe_results(cfg, states, labels, out_dir)
-    curves = io.load_or_compute(
-        cache / "gradient_curves.csv",
-        lambda: gradient_curves(
-            cfg, model, streams["valid"], burn, bases, cache, progress
+    sums = unit(
+        "gradient_sums",
+        lambda: _plain_sums(
+            gradient_sums(cfg, model, streams["valid"], burn, progress)
         ),
     )
-    delay_acc = io.load_or_compute(
-        cache / "delay_accuracy.csv", lambda: delay_accuracy(cfg, states, labels)
-    )
+    sums = {k: sg.GradientSums(v["sums"], v["counts"], tuple(v["groups"]))
+            for k, v in sums.items()}  # fmt: skip
+    curves = gradient_curves(sums, bases)
+    delay_acc = unit("delay_accuracy", lambda: delay_accuracy(cfg, states, labels))
     tables = {
         "errors": errors,
         "gradient_curves": curves,
@@ -150,22 +163,34 @@ def build_model(cfg) -> RecurrentLM:
         )
 
 
-def trained_model(cfg, train: data.CycleStream, cache, progress):
+def _plain_sums(sums: dict) -> dict:
+    """Tensors and strings only, so the store loads them with weights_only."""
+    return {
+        k: {"sums": v.sums, "counts": v.counts, "groups": list(v.groups)}
+        for k, v in sums.items()
+    }
+
+
+def trained_model(cfg, train: data.CycleStream, out_dir, progress):
+    """The trained LSTM from the store (trained there once, resumable from its
+    checkpoint), its training log and its store key."""
+    st = store.Store(user=out_dir)
+    key = st.key("cycles/model", cfg, MODEL_FIELDS, code=MODEL_CODE)
     model = build_model(cfg)
-    path = cache / "model.pt"
-    if not path.exists():
+
+    def train_it():
         settings = training.TrainSettings(
             cfg.epochs, cfg.batch_size, cfg.seq_len, cfg.lr, cfg.optimizer
         )
         with torch.random.fork_rng():
             torch.manual_seed(cfg.seed + 1)  # dropout is off; kept for determinism
-            log = training.train(
-                model, train.tokens, settings, cache / "train_ckpt.pt", progress
-            )
-        io.save_torch(path, {"model": model.state_dict(), "log": log})
-    stored = torch.load(path, weights_only=False)
+            ckpt = st.path(key) / store.CHECKPOINT
+            log = training.train(model, train.tokens, settings, ckpt, progress)
+        return {"model": model.state_dict(), "log": log}
+
+    stored = st.stage(key, train_it, kind="torch")
     model.load_state_dict(stored["model"])
-    return model.eval(), pd.DataFrame(stored["log"])
+    return model.eval(), pd.DataFrame(stored["log"]), key.digest
 
 
 def perplexities(model, streams) -> dict:
@@ -322,14 +347,11 @@ def _projection_sample(probe, x, count, seed, n=4000):
 # ---------------------------------------------------------------------------
 
 
-def gradient_curves(cfg, model, valid, burn, bases, cache, progress) -> pd.DataFrame:
+def gradient_curves(sums: dict, bases) -> pd.DataFrame:
     """Sum of singular values of the averaged cell-state gradients per delay:
-    over all targets and over new-token sources, split into the counting
-    subspace and the ID subspace of Table 1 (``bases``: both bases)."""
-    sums = io.load_or_compute(
-        cache / "gradient_sums.pt",
-        lambda: gradient_sums(cfg, model, valid, burn, progress),
-    )
+    over all targets and over new-token sources (``sums``: see
+    :func:`gradient_sums`), split into the counting subspace and the ID
+    subspace of Table 1 (``bases``: both bases)."""
     basis, id_basis = bases
     table = pd.concat(
         [

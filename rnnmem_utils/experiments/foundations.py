@@ -28,7 +28,7 @@ import torch
 
 from .. import claims as _claims
 from .. import config as _config
-from .. import io, timing
+from .. import io, store, timing
 from ..analysis import jacobians as jac
 from ..data import chars
 from ..models import handbuilt as hb
@@ -54,8 +54,7 @@ def run_foundations(
 ) -> dict:
     """Run the five parts (resumable), write the claims; return ``{part: dict}``
     plus ``"claims"`` (a :class:`~rnnmem_utils.claims.ClaimSet`)."""
-    _check(cfg)
-    check_data()
+    check_data(cfg)
     out_dir = io.results_dir(preset, EXPERIMENT, out_dir)
     io.write_json(out_dir / "config.json", _config.to_dict(cfg))
     funcs = [
@@ -93,33 +92,34 @@ def one_thread():
         torch.set_num_threads(old)
 
 
-def check_data() -> dict:
-    """Locate and verify every data file this lesson reads (text8, part 4) before
-    any part runs: a missing or corrupt file fails in seconds, not after parts
-    1-3. Returns ``{name: path}``."""
-    from ..data.corpora import locate
+def check_data(cfg) -> dict:
+    """Verify every data file this lesson reads (text8, part 4) and that it is
+    long enough for ``cfg``, before any part runs: a missing, corrupt or short
+    file fails in seconds, not after parts 1-3. Returns ``{file: sha256}``."""
+    from ..data.corpora import prepare
 
-    return {"text8": locate("text8")}
+    return prepare(EXPERIMENT, cfg)
 
 
-def _check(cfg) -> None:
-    """Cross-field rules ``resolve`` cannot express per field."""
-    if cfg.recall_delay >= cfg.recall_seq_len:
-        raise _config.ConfigError(
-            f"recall_delay ({cfg.recall_delay}) must be below recall_seq_len "
-            f"({cfg.recall_seq_len})"
-        )
+# The modules the parts' numbers depend on (claims, plotting and prose are not).
+_CODE = (
+    "rnnmem_utils.experiments.foundations",
+    "rnnmem_utils.training.bptt",
+    "rnnmem_utils.models.handbuilt",
+    "rnnmem_utils.analysis.jacobians",
+    "rnnmem_utils.data.chars",
+    "rnnmem_utils.timing",
+)
 
 
 def cached(path: Path, cfg, compute) -> dict:
-    """``compute()`` once per run, resumable: the finished part is kept in the
-    output's ``cache/`` (which the runner empties when the code or configuration
-    changes; the file name carries the configuration's hash for direct use), and
-    written to ``path`` as a result with the hash beside it."""
-    h = _config.config_hash(cfg)
-    unit = io.cache_dir(path.parent) / f"{path.stem}_{h}.json"
-    data = io.load_or_compute(unit, compute)
-    io.write_json(path, {"config_hash": h, "data": data})
+    """``compute()`` once, resumable: the finished part is a unit in the store
+    (keyed by the configuration and the code above), and written to ``path``
+    as a result with the configuration's hash beside it."""
+    data = store.cached(
+        path.parent, f"foundations/{path.stem}", cfg, compute, code=_CODE
+    )
+    io.write_json(path, {"config_hash": _config.config_hash(cfg), "data": data})
     return data
 
 

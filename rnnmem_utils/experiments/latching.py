@@ -2,8 +2,8 @@
 
 ``run_latching(cfg, out_dir)`` runs, each part vectorised over all its repeats
 and lengths (:mod:`rnnmem_utils.training.multiseed`) and stored as one chunk
-per (part, cell, style) with :func:`rnnmem_utils.io.load_or_compute`, so an
-interrupted run resumes where it stopped:
+per (part, cell, style) in the store (:func:`rnnmem_utils.store.cached`), so
+an interrupted run resumes where it stopped:
 
 - ``grid``: the question's grid with the Keras 2018 cells (shuffled split);
 - ``torch``: the same cells in their modern PyTorch form (``torch_lengths``);
@@ -32,16 +32,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import io
+from .. import io, store
 from ..analysis.landscape import loss_landscape
 from ..claims import wilson_interval
-from ..config import config_hash
 from ..data.latching import make_split
 from ..models import keras_cells as kc
 from ..training.multiseed import TrainSpec, train_multiseed
 from . import latching_claims as lc
-
-CHUNKS = "chunks"
 
 
 def _code(*parts) -> int:
@@ -117,11 +114,20 @@ def train_chunk(
 
 
 def _chunk(out_dir, name, cfg, compute) -> pd.DataFrame:
-    """A stored unit of work in the output's ``cache/`` (which the runner empties
-    when the code or configuration changes); its name also carries the
-    configuration's hash, so a direct call never reuses a stale chunk."""
-    path = io.cache_dir(out_dir) / CHUNKS / f"{name}_{config_hash(cfg)}.csv"
-    return io.load_or_compute(path, compute)
+    """A unit of work kept in the store (see :func:`rnnmem_utils.store.cached`):
+    keyed by the whole configuration (a chunk reads many of its fields) and
+    the code that trains it, so a killed run resumes from its finished chunks
+    and a prose or plotting edit retrains nothing."""
+    return store.cached(out_dir, f"latching/{name}", cfg, compute, code=_CODE)
+
+
+# The modules a chunk's numbers depend on (claims and plotting are not among them).
+_CODE = (
+    "rnnmem_utils.experiments.latching",
+    "rnnmem_utils.training.multiseed",
+    "rnnmem_utils.models.keras_cells",
+    "rnnmem_utils.data.latching",
+)
 
 
 def summarise(runs: pd.DataFrame, threshold: float) -> pd.DataFrame:
@@ -224,15 +230,20 @@ def run_latching(cfg, out_dir, preset: str = "default", progress: bool = True) -
     )
     runs = pd.concat(frames, ignore_index=True)
     summary = summarise(runs, cfg.success_threshold)
-    landscape = io.load_or_compute(
-        out_dir / "landscape.csv",
+    landscape = store.cached(
+        out_dir,
+        "latching/landscape",
+        cfg,
         lambda: loss_landscape(
             cfg.landscape_lengths,
             np.linspace(-3.0, 3.0, cfg.landscape_points),
             noise_std=cfg.noise_std,
             seed=cfg.seed,
         ),
+        fields=("landscape_lengths", "landscape_points", "noise_std", "seed"),
+        code=("rnnmem_utils.analysis.landscape",),
     )
+    io.write_csv(out_dir / "landscape.csv", landscape)
     io.write_csv(out_dir / "runs.csv", runs)
     io.write_csv(out_dir / "summary.csv", summary)
     io.write_csv(out_dir / "tuned_search.csv", search)
@@ -468,8 +479,8 @@ def run_bit_relay(
 ) -> dict:
     """E2: the bit-relay grid, per style in ``cfg.styles`` (parts ``relay`` for
     the Keras 2018 cells, ``relay_torch`` for the modern ones). ``latching_dir``
-    holds E1's ``summary.csv`` for the task-specific claim (default: the
-    sibling ``latching`` directory of ``out_dir``)."""
+    holds E1's ``summary.csv`` for the task-specific claim (the runner passes
+    E1's published result; default ``results/<preset>/latching``)."""
     out_dir = Path(out_dir)
     frames = [
         _relay_chunk(cfg, out_dir, cell, style, progress)
@@ -483,7 +494,7 @@ def run_bit_relay(
     summary = summarise(runs, cfg.success_threshold)
     io.write_csv(out_dir / "runs.csv", runs)
     io.write_csv(out_dir / "summary.csv", summary)
-    latching_dir = Path(latching_dir) if latching_dir else out_dir.parent / "latching"
+    latching_dir = Path(latching_dir or io.results_root() / preset / "latching")
     e1 = latching_dir / "summary.csv"
     e1_summary = pd.read_csv(e1) if e1.exists() else None
     claims = lc.bit_relay_claims(cfg, preset, summary, e1_summary, runs)

@@ -106,7 +106,7 @@ def train(
     opt = OPTIMIZERS[settings.optimizer](model.parameters(), lr=settings.lr)
     pos = _Position()
     if checkpoint is not None and Path(checkpoint).exists():
-        ck = torch.load(checkpoint, weights_only=False)
+        ck = torch.load(checkpoint, weights_only=True)  # tensors and numbers only
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         pos = _Position(ck["epoch"], ck["batch"], ck["state"], ck["log"])

@@ -1,0 +1,155 @@
+"""The store: units keyed by what they read, verified on load, resumable."""
+
+import sys
+import textwrap
+from dataclasses import dataclass
+
+import pandas as pd
+import pytest
+import torch
+
+from rnnmem_utils import store
+
+
+@dataclass(frozen=True)
+class Cfg:
+    hidden_size: int = 8
+    lr: float = 0.1
+    title: str = "prose"
+
+
+@pytest.fixture
+def st(tmp_path):
+    return store.Store(tmp_path / "store", user=tmp_path / "run")
+
+
+@pytest.fixture
+def module(tmp_path, monkeypatch):
+    """A throwaway module whose source a key depends on."""
+    path = tmp_path / "mods" / "fake_model_code.py"
+    path.parent.mkdir()
+    path.write_text("W = 1\n")
+    monkeypatch.syspath_prepend(str(path.parent))
+    yield path
+    sys.modules.pop("fake_model_code", None)
+
+
+def counter():
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"w": torch.arange(3.0), "epochs": 2}
+
+    return calls, compute
+
+
+def test_key_depends_on_the_fields_read_data_and_code_only(st, module):
+    key = st.key("m", Cfg(), ["hidden_size"], code=["fake_model_code"])
+    assert st.key("m", Cfg(lr=9.0, title="x"), ["hidden_size"],
+                  code=["fake_model_code"]) == key  # fmt: skip
+    assert st.key("m", Cfg(hidden_size=9), ["hidden_size"],
+                  code=["fake_model_code"]).digest != key.digest  # fmt: skip
+    assert st.key("m", Cfg(), ["hidden_size"], data={"f": "abc"},
+                  code=["fake_model_code"]).digest != key.digest  # fmt: skip
+    module.write_text("W = 2  # the model's math changed\n")
+    assert st.key("m", Cfg(), ["hidden_size"],
+                  code=["fake_model_code"]).digest != key.digest  # fmt: skip
+    assert st.key("m", Cfg(), ["hidden_size"], code=["fake_model_code"],
+                  version=2).digest != key.digest  # fmt: skip
+    with pytest.raises(store.StoreError, match="no field 'nope'"):
+        st.key("m", Cfg(), ["nope"])
+    with pytest.raises(store.StoreError, match="no module"):
+        st.key("m", Cfg(), [], code=["no_such_module_here"])
+
+
+def test_stage_computes_once_and_records_its_users(st, tmp_path):
+    calls, compute = counter()
+    key = st.key("m", Cfg(), ["hidden_size"])
+    first = st.stage(key, compute)
+    again = st.stage(key, compute)
+    assert len(calls) == 1
+    assert torch.equal(first["w"], again["w"]) and again["epochs"] == 2
+    assert (tmp_path / "run" / "units.json").exists()
+    meta = st.entries()[0]
+    assert meta["fields"] == {"hidden_size": 8} and meta["kind"] == "torch"
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "meta"])
+def test_a_damaged_entry_is_refused_and_recomputed(st, damage):
+    calls, compute = counter()
+    key = st.key("m", Cfg(), ["hidden_size"])
+    st.stage(key, compute)
+    payload = st.path(key) / "value.pt"
+    blob = payload.read_bytes()
+    if damage == "flip":
+        payload.write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))
+    elif damage == "truncate":
+        payload.write_bytes(blob[: len(blob) // 2])
+    else:
+        (st.path(key) / store.META).write_text('{"kind": "tor')
+    with pytest.warns(UserWarning, match="unreadable"):
+        value = st.stage(key, compute)
+    assert len(calls) == 2 and torch.equal(value["w"], torch.arange(3.0))
+
+
+def test_payloads_load_without_pickled_code(st):
+    class Sneaky:
+        pass
+
+    key = st.key("m", Cfg(), [])
+    with pytest.raises(Exception):  # noqa: B017 -- torch refuses it at save or load
+        st.stage(key, lambda: {"w": torch.zeros(1), "obj": Sneaky()})
+        st.load(key)  # pragma: no cover
+    assert not st.has(key)
+
+
+def test_frames_and_json_round_trip(st):
+    df = pd.DataFrame({"a": [1, 2], "b": [0.5, 1.5]})
+    k1, k2 = st.key("t", Cfg(), []), st.key("j", Cfg(), [])
+    st.stage(k1, lambda: df)
+    st.stage(k2, lambda: {"x": [1, 2]})
+    pd.testing.assert_frame_equal(st.stage(k1, lambda: None), df)
+    assert st.stage(k2, lambda: None) == {"x": [1, 2]}
+
+
+def test_checkpoint_round_trip_and_removed_when_complete(st):
+    key = st.key("m", Cfg(), [])
+    assert st.load_checkpoint(key) is None
+    state = {"model": {"w": torch.ones(2)}, "epoch": 3, "log": [{"loss": 0.5}]}
+    st.save_checkpoint(key, state)
+    back = st.load_checkpoint(key)
+    assert back["epoch"] == 3 and torch.equal(back["model"]["w"], torch.ones(2))
+    st.stage(key, lambda: {"w": torch.ones(2)})
+    assert st.load_checkpoint(key) is None, "a complete unit needs no checkpoint"
+
+
+def test_prune_keeps_used_entries_of_current_code(st, module):
+    used = st.key("m", Cfg(), [], code=["fake_model_code"])
+    unused = st.key("m", Cfg(hidden_size=2), ["hidden_size"], code=["fake_model_code"])
+    for k in (used, unused):
+        st.stage(k, lambda: {"x": 1})
+    assert [m["key"] for m in st.prune({used.digest}, dry_run=True)] == [unused.digest]
+    assert st.has(unused)
+    st.prune({used.digest})
+    assert st.has(used) and not st.has(unused)
+    module.write_text(textwrap.dedent("W = 3\n"))
+    st.prune({used.digest})
+    assert not st.has(used), "made by code that no longer exists"
+
+
+def test_cached_keys_on_all_fields_by_default(tmp_path):
+    root = tmp_path / "s"
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"v": 1}
+
+    for cfg in (Cfg(), Cfg(), Cfg(lr=0.2)):
+        store.cached(tmp_path / "out", "u", cfg, compute, root=root)
+    assert len(calls) == 2
+    store.cached(tmp_path / "out", "u", Cfg(lr=0.3), compute, fields=(), root=root)
+    assert len(calls) == 3  # a new key (no fields), computed once
+    store.cached(tmp_path / "out", "u", Cfg(lr=0.4), compute, fields=(), root=root)
+    assert len(calls) == 3
