@@ -293,7 +293,7 @@ def _lm_train_windows(c) -> int:
 
 @dataclass(frozen=True)
 class FoundationsConfig(Schema):
-    """E6 foundations: the RNN lecture notes made runnable (seed 003)."""
+    """The foundations lesson: the RNN lecture notes made runnable (seed 003)."""
 
     # part 1: the hand-built repeat detector
     repeat_seq_len: int = param(

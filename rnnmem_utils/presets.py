@@ -200,7 +200,7 @@ CYCLES = {
 }
 
 # ---------------------------------------------------------------------------
-# E6 foundations (seed 003: lecture notes on RNNs)
+# The foundations lesson (seed 003: lecture notes on RNNs)
 # ---------------------------------------------------------------------------
 # The lecture states mechanisms, not numbers, so "paper" is the lesson at a
 # comfortable size: longer training, more restarts, a wider sweep.

@@ -84,7 +84,9 @@ def test_run_skip_rerun_and_variants(toy, results_root):
     assert not list(results_root.rglob(f"*{io.TMP_MARK}*"))
 
 
-def test_a_failed_run_keeps_the_last_good_result(toy, results_root, monkeypatch):
+def test_a_failed_run_keeps_the_last_good_result(
+    toy, results_root, monkeypatch, capsys
+):
     """Observation 1, and 11's stale .failed files."""
     own = results_root / "smoke" / "toy"
     runner.run_one("toy", "smoke")
@@ -105,6 +107,8 @@ def test_a_failed_run_keeps_the_last_good_result(toy, results_root, monkeypatch)
         failed = results_root / "smoke" / ".failed" / "toy"
         assert "fails on purpose" in (failed / "FAILED.txt").read_text()
         assert runner.status("toy", "smoke") == "stale"  # the notebook changed
+    assert cli.main(["list", "--preset", "smoke"]) == 0
+    assert "last attempt failed: toy: RuntimeError" in capsys.readouterr().out
     assert runner.run_one("toy", "smoke", force=True).status == "ran"
     assert not failed.exists(), "a successful run clears the failure it supersedes"
 
