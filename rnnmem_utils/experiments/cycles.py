@@ -86,8 +86,8 @@ def single_thread():
 # probes, gradients, claims, plots, prose -- can make it retrain.
 MODEL_FIELDS = ("train_tokens", "seed", "hidden_size", "epochs", "batch_size",
                 "seq_len", "optimizer", "lr")  # fmt: skip
-MODEL_CODE = ("rnnmem_utils.models.lm", "rnnmem_utils.training.lm",
-              "rnnmem_utils.data.cycles")  # fmt: skip
+MODEL_CODE = ("rnnmem_utils.models.lm", "rnnmem_utils.models.cells",
+              "rnnmem_utils.training.lm", "rnnmem_utils.data.cycles")  # fmt: skip
 # The analyses depend on the whole configuration, the model and this module.
 ANALYSIS_CODE = ("rnnmem_utils.experiments.cycles", "rnnmem_utils.analysis.probes",
                  "rnnmem_utils.analysis.state_gradients", *MODEL_CODE)  # fmt: skip

@@ -106,6 +106,7 @@ _CODE = (
     "rnnmem_utils.experiments.foundations",
     "rnnmem_utils.training.bptt",
     "rnnmem_utils.models.handbuilt",
+    "rnnmem_utils.models.cells",
     "rnnmem_utils.analysis.jacobians",
     "rnnmem_utils.data.chars",
     "rnnmem_utils.timing",

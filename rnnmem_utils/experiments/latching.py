@@ -126,6 +126,7 @@ _CODE = (
     "rnnmem_utils.experiments.latching",
     "rnnmem_utils.training.multiseed",
     "rnnmem_utils.models.keras_cells",
+    "rnnmem_utils.models.cells",
     "rnnmem_utils.data.latching",
 )
 

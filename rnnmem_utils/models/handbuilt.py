@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import cells
+
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "linear": lambda z: z}
 
 
@@ -62,9 +64,10 @@ class ExplicitRNN(nn.Module):
         act = ACTIVATIONS[self.activation]
         h = h0 if h0 is not None else x.new_zeros(x.shape[1], self.W_hh.shape[0])
         hs = []
-        for x_t in x:  # x_t: (B, D)
-            z = h @ self.W_hh.T + x_t @ self.W_xh.T
-            h = act(z + self.b_h if self.b_h is not None else z)
+        for x_t in x:  # x_t: (B, D); cells' layout is right-multiplied (W^T)
+            (h,) = cells.rnn_step(
+                x_t @ self.W_xh.T, (h,), self.W_hh.T, self.b_h, act=act
+            )
             hs.append(h)
         return torch.stack(hs)  # (T, B, H)
 

@@ -23,7 +23,8 @@ models run as one (nothing mixes the axis)::
 Gate blocks along the last axis (internal order, chosen so one activation
 call covers the sigmoid gates): LSTM ``i, f, o, g``; GRU ``r, z, n``.
 
-Equations (``a`` = hard sigmoid or sigmoid, ``*`` elementwise):
+Equations (``a`` = hard sigmoid or sigmoid, ``*`` elementwise; the steps are
+:mod:`rnnmem_utils.models.cells`'s, LSTM in its ``"ifog"`` order):
 
 - SRNN: ``h_t = tanh(x_t W_x + b_x + h_{t-1} W_h [+ b_h])``
 - LSTM: ``[i f o] = a(.)``, ``g = tanh(.)``, ``c_t = f*c_{t-1} + i*g``,
@@ -40,6 +41,8 @@ import math
 import numpy as np
 import torch
 
+from . import cells
+
 CELLS = ("srnn", "lstm", "gru")
 STYLES = ("keras2018", "torch")
 N_GATES = {"srnn": 1, "lstm": 4, "gru": 3}
@@ -49,22 +52,9 @@ _KERAS_TO_INTERNAL = {"srnn": [0], "lstm": [0, 1, 3, 2], "gru": [1, 0, 2]}
 _TORCH_TO_INTERNAL = {"srnn": [0], "lstm": [0, 1, 3, 2], "gru": [0, 1, 2]}
 
 
-def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
-    """Keras 2.1's ``hard_sigmoid``: ``clip(0.2 x + 0.5, 0, 1)``.
-
-    Written as torch's ``hardsigmoid(y) = clip(y / 6 + 0.5, 0, 1)`` at
-    ``y = 1.2 x``: the same function in two kernels instead of three."""
-    return torch.nn.functional.hardsigmoid(1.2 * x)
-
-
-def recurrent(gx_t: torch.Tensor, h: torch.Tensor, w_h: torch.Tensor) -> torch.Tensor:
-    """``gx_t + h @ w_h`` per model: (R, B, G) + (R, B, H) @ (R, H, G).
-
-    With one unit the matmul is a broadcast product, several times cheaper
-    than a batched matmul of 1 x 1 matrices."""
-    if h.shape[-1] == 1:
-        return torch.addcmul(gx_t, h, w_h)
-    return torch.baddbmm(gx_t, h, w_h)
+# The cells themselves live in cells.py; these names stay for callers.
+hard_sigmoid = cells.hard_sigmoid
+recurrent = cells.affine
 
 
 def gate_activation(style: str):
@@ -200,38 +190,21 @@ def input_term(
 
 
 def _srnn_step(gx_t, state, params, act):
-    (h,) = state
-    return (torch.tanh(recurrent(gx_t, h, params["W_h"])),)
+    return cells.rnn_step(gx_t, state, params["W_h"])
 
 
 def _lstm_step(gx_t, state, params, act):
-    h, c = state
-    g = recurrent(gx_t, h, params["W_h"])  # (R, B, 4H)
-    # split/chunk, not slicing: one backward node (a cat) instead of one
-    # full-size zero tensor per slice.
-    ifo, g = g.split([3 * h.shape[-1], h.shape[-1]], -1)
-    i, f, o = act(ifo).chunk(3, -1)
-    c = torch.addcmul(f * c, i, torch.tanh(g))
-    return o * torch.tanh(c), c
+    return cells.lstm_step(gx_t, state, params["W_h"], gate=act, order="ifog")
 
 
 def _gru_keras_step(gx_t, state, params, act):
-    (h,) = state
-    gx_rz, gx_n = gx_t.split([2 * h.shape[-1], h.shape[-1]], -1)
-    w_rz, w_n = params["W_h"].split([2 * h.shape[-1], h.shape[-1]], -1)
-    r, z = act(recurrent(gx_rz, h, w_rz)).chunk(2, -1)
-    n = torch.tanh(recurrent(gx_n, r * h, w_n))
-    return (n + z * (h - n),)  # == z*h + (1-z)*n
+    return cells.gru_tf_step(gx_t, state, params["W_h"], gate=act)
 
 
 def _gru_torch_step(gx_t, state, params, act):
-    (h,) = state
-    sizes = [2 * h.shape[-1], h.shape[-1]]
-    gh = recurrent(params["b_h"][:, None, :], h, params["W_h"])  # (R, B, 3H)
-    (gx_rz, gx_n), (gh_rz, gh_n) = gx_t.split(sizes, -1), gh.split(sizes, -1)
-    r, z = act(gx_rz + gh_rz).chunk(2, -1)
-    n = torch.tanh(torch.addcmul(gx_n, r, gh_n))
-    return (n + z * (h - n),)
+    return cells.gru_torch_step(
+        gx_t, state, params["W_h"], params["b_h"][:, None, :], gate=act
+    )
 
 
 def step_function(cell: str, style: str):

@@ -3,10 +3,11 @@
 Training runs the fused ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` over a whole
 ``(T, B)`` block. The analysis (state gradients, probes) needs the states
 themselves and the input vector ``x_t`` each step: :meth:`RecurrentLM.step`
-recomputes one step with the *same* weights and torch.nn's own equations
-(gate order i, f, g, o for the LSTM; r, z, n with the reset gate applied
-after the recurrent matmul for the GRU), so a state gradient taken through
-``step`` is the gradient of the trained model.
+recomputes one step with the *same* weights and torch.nn's own equations,
+the steps of :mod:`rnnmem_utils.models.cells` (gate order i, f, g, o for the
+LSTM; r, z, n with the reset gate applied after the recurrent matmul for the
+GRU), so a state gradient taken through ``step`` is the gradient of the
+trained model.
 
 The input ``x_t`` is the embedding ``e_t = E x_t`` (Verwimp et al. 2018, eq. 2)
 or, without an embedding layer, the one-hot vector itself (section 4.2).
@@ -18,7 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import cells
+
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+_STEPS = {"lstm": cells.lstm_step, "gru": cells.gru_torch_step, "rnn": cells.rnn_step}
 STATE_NAMES = {"lstm": ("h", "c"), "gru": ("h",), "rnn": ("h",)}
 
 
@@ -76,23 +80,9 @@ class RecurrentLM(nn.Module):
 
     def step(self, x_t: torch.Tensor, state: tuple) -> tuple:
         """One step on the input vector ``x_t`` ``(B, E)``; returns the new state."""
-        w_ih, w_hh = self.rnn.weight_ih_l0, self.rnn.weight_hh_l0
-        b_ih, b_hh = self.rnn.bias_ih_l0, self.rnn.bias_hh_l0
-        if self.cell == "lstm":
-            h, c = state
-            gates = F.linear(x_t, w_ih, b_ih) + F.linear(h, w_hh, b_hh)  # (B, 4H)
-            i, f, g, o = gates.chunk(4, dim=-1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            return torch.sigmoid(o) * torch.tanh(c), c
-        if self.cell == "gru":
-            (h,) = state
-            xr, xz, xn = F.linear(x_t, w_ih, b_ih).chunk(3, dim=-1)
-            hr, hz, hn = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)
-            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-            n = torch.tanh(xn + r * hn)
-            return ((1 - z) * n + z * h,)
-        (h,) = state
-        return (torch.tanh(F.linear(x_t, w_ih, b_ih) + F.linear(h, w_hh, b_hh)),)
+        w_ih, w_hh, b_ih, b_hh = self._weights()
+        gx, w_h = F.linear(x_t, w_ih, b_ih), w_hh.T  # cells' right-multiplied layout
+        return _STEPS[self.cell](gx, state, w_h, b_hh)
 
     @torch.no_grad()
     def step_tangent(self, x_t: torch.Tensor, state: tuple, d_in: tuple, d_out: tuple):
