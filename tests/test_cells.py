@@ -151,6 +151,11 @@ def test_cells_match_torch_nn(ours, theirs):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
 
 
+def test_one_bias_cells_refuse_torch_weights():
+    with pytest.raises(ValueError, match="one bias"):
+        cells.GRUCell(3, 5, form="tf").load_torch(torch.nn.GRUCell(3, 5))
+
+
 def test_tf_gru_differs_from_torch_gru_cell():
     torch.manual_seed(1)
     ref = torch.nn.GRUCell(3, 5).to(D)

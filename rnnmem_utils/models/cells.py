@@ -239,7 +239,11 @@ class Cell(nn.Module):
 
     def load_torch(self, module: nn.Module, suffix: str = "") -> Cell:
         """Copy a ``torch.nn.*Cell`` (or one layer of ``torch.nn.RNN/LSTM/GRU``,
-        ``suffix="_l0"``) into this cell; gate order is torch's for every cell."""
+        ``suffix="_l0"``) into this cell; gate order is torch's for every cell.
+        Only two-bias cells: one bias cannot hold both of torch's (the GRU's
+        ``b_hn`` sits inside the reset product)."""
+        if self.b_h is None:
+            raise ValueError(f"{type(self).__name__} has one bias; torch.nn has two")
         with torch.no_grad():
             self.W_x.copy_(getattr(module, "weight_ih" + suffix).T)
             self.W_h.copy_(getattr(module, "weight_hh" + suffix).T)
