@@ -250,9 +250,10 @@ def test_list_and_run_survive_malformed_records(toy, results_root, capsys):
     record = io.read_json(results_root / "smoke" / "toy@seed=1" / "run.json")
     record["overrides"] = {"no_such_field": 1}
     io.write_json(results_root / "smoke" / "toy@seed=1" / "run.json", record)
+    (results_root / "smoke" / "lessons").mkdir()  # the report's, not a result
     assert cli.main(["list", "--preset", "smoke"]) == 0
     out = capsys.readouterr().out
-    assert "unreadable" in out and "toy@seed=1" in out
+    assert "unreadable" in out and "toy@seed=1" in out and "lessons" not in out
     assert runner.run_one("toy", "smoke").status == "ran", "reruns what it cannot read"
 
 

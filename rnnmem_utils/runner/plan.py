@@ -335,7 +335,13 @@ def published(preset: str, results_root=None) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(
-        p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+        p
+        for p in root.iterdir()
+        if p.is_dir()
+        and not p.name.startswith(".")
+        # an experiment's name (with a variant), or anything a run recorded;
+        # not the report's lessons/ folder
+        and (p.name.split("@")[0] in config.EXPERIMENTS or (p / RECORD).exists())
     )
 
 
