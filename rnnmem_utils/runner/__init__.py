@@ -13,6 +13,7 @@ the command exit 130.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -105,7 +106,7 @@ class LocalExecutor:
                 with self._lock:
                     self._procs.pop(proc.pid, None)
             if outcome_file.exists():
-                return Outcome(**__import__("json").loads(outcome_file.read_text()))
+                return Outcome(**json.loads(outcome_file.read_text()))
             return Outcome(
                 run.experiment,
                 "failed",

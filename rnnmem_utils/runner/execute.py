@@ -38,7 +38,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .. import io
-from .plan import CLAIMS, RECORD, Run
+from .plan import CLAIMS, RECORD, Run, is_complete
 
 _VERSIONS = ("torch", "numpy", "pandas", "scipy", "scikit-learn", "matplotlib",
              "papermill", "nbclient", "ipykernel")  # fmt: skip
@@ -104,8 +104,6 @@ def result_lock(run: Run) -> Iterator[None]:
 def execute(run: Run, *, progress_bar: bool = False) -> Outcome:
     """Execute ``run`` in this process (see the module docstring)."""
     with result_lock(run):
-        from .plan import is_complete
-
         if not run.force and is_complete(run.target, run.fingerprint):
             return Outcome(
                 run.experiment, "skipped", 0.0, "up to date", str(run.target)

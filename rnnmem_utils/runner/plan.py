@@ -166,13 +166,16 @@ def data_hashes(experiment: str, cfg) -> dict:
     return corpora.prepare(experiment, cfg)
 
 
-def fingerprint(experiment, cfg, notebook: Path, data: dict, needs: dict) -> str:
+def fingerprint(
+    experiment, cfg, notebook: Path, data: dict, needs: dict, code: str
+) -> str:
+    """``code``: :func:`code_digest`, computed once per plan."""
     h = hashlib.sha256()
     for part in (
         experiment,
         config.config_hash(cfg),
         notebook_digest(notebook),
-        code_digest(),
+        code,
         json.dumps(data, sort_keys=True),
         json.dumps(needs, sort_keys=True),
     ):
@@ -212,14 +215,17 @@ def plan(
     store_root = str(_store.store_root(store_root).resolve())
     data_dir = str(Path(data_dir or corpora.data_dir()).resolve())
     order = _order(list(dict.fromkeys(experiments)), with_needs)
-    for name in order:  # an unknown override is refused for the experiments asked
-        if name in experiments or not with_needs:
-            config.resolve(name, preset, overrides)
+    own = {  # a dependency runs with the overrides it shares with what needs it
+        n: overrides if n in experiments else _overrides_for(n, overrides)
+        for n in order
+    }
+    # every configuration first: bad input is refused before any file is read
+    cfgs = {n: config.resolve(n, preset, own[n]) for n in order}
+    code = code_digest()
     runs: dict[str, Run] = {}
     tasks = []
     for name in order:
-        own = overrides if name in experiments else _overrides_for(name, overrides)
-        cfg = config.resolve(name, preset, own)
+        cfg = cfgs[name]
         nb = notebook_path(name, notebook_dir)
         if not nb.exists():
             raise config.ConfigError(f"{name}: notebook {nb} is missing")
@@ -233,13 +239,13 @@ def plan(
         run = Run(
             name,
             preset,
-            own,
+            own[name],
             results_root,
             store_root,
             data_dir,
             str(nb),
             fingerprint(
-                name, cfg, nb, data, {k: v.fingerprint for k, v in needs.items()}
+                name, cfg, nb, data, {k: v.fingerprint for k, v in needs.items()}, code
             ),
             config.config_hash(cfg),
             {k: str(v.target) for k, v in needs.items()},
