@@ -170,6 +170,34 @@ class ClaimSet:
         self.claims.append(claim)
         return claim
 
+    def check(
+        self,
+        id: str,  # noqa: A002
+        statement: str,
+        *,
+        published: Any,
+        ours: Any,
+        criterion: str,
+        passed: bool,
+        partly: bool = False,
+        difference: str = "",
+        source: str = "",
+        interval=None,
+        interval_kind: str = "",
+        holds_across_interval: bool | None = None,
+        **details,
+    ) -> Claim:
+        """Add a claim in one sentence: what was published, the criterion fixed
+        before the run, our value, and whether it passed (``partly``: the
+        weaker half of the criterion held). Extra keywords go to ``details``."""
+        return self.add(
+            Claim(
+                id, statement, published, ours, criterion,
+                verdict_from(bool(passed), bool(partly)), difference, source,
+                details, interval, interval_kind, holds_across_interval,
+            )  # fmt: skip
+        )
+
     def not_run(
         self,
         id: str,
