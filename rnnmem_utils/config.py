@@ -389,6 +389,8 @@ class Experiment:
     schema: type
     title: str
     needs: tuple[str, ...] = ()  # experiments whose results this one reads
+    # "module:function" of the entry point (see rnnmem_utils.experiments.harness)
+    entry: str = ""
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -399,12 +401,14 @@ EXPERIMENTS: dict[str, Experiment] = {
             "00_foundations.ipynb",
             FoundationsConfig,
             "Foundations: how RNNs remember and forget",
+            entry="rnnmem_utils.experiments.foundations:run_foundations",
         ),
         Experiment(
             "latching",
             "01_information_latching.ipynb",
             LatchingConfig,
             "E1 Information latching",
+            entry="rnnmem_utils.experiments.latching:run_latching",
         ),
         Experiment(
             "bit_relay",
@@ -412,9 +416,14 @@ EXPERIMENTS: dict[str, Experiment] = {
             BitRelayConfig,
             "E2 Bit relay",
             needs=("latching",),
+            entry="rnnmem_utils.experiments.latching:run_bit_relay",
         ),
         Experiment(
-            "cycles", "03_synthetic_cycles.ipynb", CyclesConfig, "E3 Synthetic cycles"
+            "cycles",
+            "03_synthetic_cycles.ipynb",
+            CyclesConfig,
+            "E3 Synthetic cycles",
+            entry="rnnmem_utils.experiments.cycles:run_cycles",
         ),
     ]
 }

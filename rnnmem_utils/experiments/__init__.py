@@ -16,6 +16,22 @@ _ENTRY_POINTS = {
 }
 
 
+def entry_point(experiment: str):
+    """The entry point registered for ``experiment`` in ``config.EXPERIMENTS``."""
+    from .. import config
+    from .harness import lookup
+
+    module, _, function = lookup(
+        config.EXPERIMENTS, experiment, "experiment"
+    ).entry.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def run(experiment: str, cfg, out_dir, **kwargs):
+    """Run ``experiment``'s entry point: ``run(cfg, out_dir, preset=..., needs=...)``."""
+    return entry_point(experiment)(cfg, out_dir, **kwargs)
+
+
 def __getattr__(name):
     if name in _ENTRY_POINTS:
         return getattr(
