@@ -423,7 +423,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             "03_synthetic_cycles.ipynb",
             CyclesConfig,
             "E3 Synthetic cycles",
-            entry="rnnmem_utils.experiments.cycles:run_cycles",
+            entry="rnnmem_utils.experiments.cycles:run",
         ),
     ]
 }

@@ -11,6 +11,7 @@ from rnnmem_utils import claims as cl
 from rnnmem_utils import config
 from rnnmem_utils.data import cycles as data
 from rnnmem_utils.experiments import cycles as e3
+from rnnmem_utils.experiments.cycles import claims as e3c
 
 
 def test_columns_cover_each_analysed_position_once():
@@ -93,12 +94,12 @@ def test_gradient_sums_equal_one_sequential_pass():
 def test_drops_are_labelled_by_the_delay_they_arrive_at():
     y = np.full(40, 10.0)
     y[9:], y[23:], y[24:] = 8.0, 6.0, 3.0  # drops arriving at 9, 23 and 24
-    drops = e3.one_step_drops(y)
+    drops = e3c.one_step_drops(y)
     assert np.isnan(drops[0]) and drops[9] == pytest.approx(np.log(10 / 8))
-    assert e3.drop_at(y, 9, 23) == 23  # both window ends included
-    assert e3.drop_at(y, 9, 22) == 9
-    assert e3.drop_at(y, 24, 30) == 24
-    assert e3.largest_drops(y, 2) == [23, 24]
+    assert e3c.drop_at(y, 9, 23) == 23  # both window ends included
+    assert e3c.drop_at(y, 9, 22) == 9
+    assert e3c.drop_at(y, 24, 30) == 24
+    assert e3c.largest_drops(y, 2) == [23, 24]
 
 
 def _curve_table(drops_at, max_delay=50):
@@ -127,7 +128,7 @@ def test_drop_claim_judges_the_two_largest_drops_near_16_and_32(drops_at, verdic
         columns=["event", "delay", "share"],
     )
     claims = cl.ClaimSet("cycles", cfg, "smoke")
-    e3._curve_claims(claims, _curve_table(drops_at), 50, ideal)
+    e3c._curve_claims(claims, _curve_table(drops_at), 50, ideal)
     claim = next(c for c in claims.claims if c.id == "new_token_drops_16")
     assert claim.verdict == verdict
     assert claim.details["largest_drops"] == list(drops_at)
