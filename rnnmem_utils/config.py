@@ -401,14 +401,14 @@ EXPERIMENTS: dict[str, Experiment] = {
             "00_foundations.ipynb",
             FoundationsConfig,
             "Foundations: how RNNs remember and forget",
-            entry="rnnmem_utils.experiments.foundations:run_foundations",
+            entry="rnnmem_utils.experiments.foundations:run",
         ),
         Experiment(
             "latching",
             "01_information_latching.ipynb",
             LatchingConfig,
             "E1 Information latching",
-            entry="rnnmem_utils.experiments.latching:run_latching",
+            entry="rnnmem_utils.experiments.latching:run",
         ),
         Experiment(
             "bit_relay",
@@ -416,7 +416,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             BitRelayConfig,
             "E2 Bit relay",
             needs=("latching",),
-            entry="rnnmem_utils.experiments.latching:run_bit_relay",
+            entry="rnnmem_utils.experiments.bit_relay:run",
         ),
         Experiment(
             "cycles",

@@ -10,7 +10,7 @@ pyperf's "rigs" say the same):
 - **CPU time of this thread** (``time.thread_time``) by default, not wall
   time: time while the scheduler runs other processes is not counted (torch
   must run single-threaded for this to cover all its work: see
-  :func:`rnnmem_utils.experiments.foundations.one_thread`);
+  :func:`rnnmem_utils.experiments.harness.single_thread`);
 - **medians** over rounds, and ratios paired within a round, with a bootstrap
   interval (:func:`rnnmem_utils.claims.bootstrap_interval`) over the rounds.
 """

@@ -47,7 +47,7 @@ def test_delay_beyond_sequence_refused_when_resolved(tmp_path):
 
 
 def test_lm_test_chars_agree_with_the_experiment():
-    from rnnmem_utils.experiments import foundations
+    from rnnmem_utils.experiments.foundations import parts as foundations
 
     assert rm.config._LM_TEST_CHARS == foundations.LM_TEST_CHARS
 
@@ -57,7 +57,7 @@ def test_lm_window_rule_matches_the_training_loop(monkeypatch):
     lm_seq_len characters; one character longer and it has none."""
     from types import SimpleNamespace
 
-    from rnnmem_utils.experiments import foundations
+    from rnnmem_utils.experiments.foundations import parts as foundations
 
     def first_window(model, sample, **kw):
         x, y = sample(0)
@@ -87,7 +87,9 @@ def test_run_smoke_writes_claims_and_resumes(tmp_path):
     if not (data_dir() / "text8" / "text8").exists():
         pytest.skip("text8 not in the data directory (set RNNMEM_DATA_DIR)")
     cfg = rm.config.resolve("foundations", "smoke", {"lm_chars": 20_000})
-    res = rm.experiments.run_foundations(cfg, tmp_path, preset="smoke", progress=False)
+    res = rm.experiments.run(
+        "foundations", cfg, tmp_path, preset="smoke", progress=False
+    )
     claims = json.loads((tmp_path / "claims.json").read_text())
     assert claims["config_hash"] == rm.config.config_hash(cfg)
     assert len(claims["claims"]) == len(res["claims"].claims) >= 15
@@ -105,11 +107,11 @@ def test_run_smoke_writes_claims_and_resumes(tmp_path):
 
     assert len(units()) == 5
     stamps = [p.stat().st_mtime_ns for p in units()]
-    rm.experiments.run_foundations(cfg, tmp_path, preset="smoke", progress=False)
+    rm.experiments.run("foundations", cfg, tmp_path, preset="smoke", progress=False)
     assert [p.stat().st_mtime_ns for p in units()] == stamps
     # a changed configuration recomputes
     cfg2 = rm.config.resolve("foundations", "smoke", {"lm_chars": 20_000, "seed": 1})
-    rm.experiments.run_foundations(cfg2, tmp_path, preset="smoke", progress=False)
+    rm.experiments.run("foundations", cfg2, tmp_path, preset="smoke", progress=False)
     assert len(units()) == 10
 
 
@@ -122,5 +124,5 @@ def test_bad_data_refused_before_any_part(tmp_path, monkeypatch):
     cfg = rm.config.resolve("foundations", "smoke")
     out = tmp_path / "out"
     with pytest.raises(DataError, match="it has 0 bytes"):
-        rm.experiments.run_foundations(cfg, out, preset="smoke", progress=False)
+        rm.experiments.run("foundations", cfg, out, preset="smoke", progress=False)
     assert not list(out.glob("part*.json")) and not rm.store.Store().entries()

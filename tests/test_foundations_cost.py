@@ -10,7 +10,9 @@ from torch.utils.flop_counter import FlopCounterMode
 import rnnmem_utils as rm
 import rnnmem_utils.timing  # noqa: F401  (rm.timing)
 from rnnmem_utils.data import chars
-from rnnmem_utils.experiments import foundations as fd
+from rnnmem_utils.experiments.foundations import claims as fdc
+from rnnmem_utils.experiments.foundations import parts as fdp
+from rnnmem_utils.experiments.harness import single_thread
 from rnnmem_utils.models import handbuilt as hb
 from rnnmem_utils.training import bptt
 
@@ -102,10 +104,10 @@ def test_window_without_targets_only_carries_state():
 
 
 def test_step_costs_structure(monkeypatch):
-    monkeypatch.setattr(fd, "TIMING_ROUNDS", 3)
+    monkeypatch.setattr(fdp, "TIMING_ROUNDS", 3)
     cfg = rm.config.resolve("foundations", "smoke", {"truncations": [2, 5, 20]})
-    with fd.one_thread():
-        cost = fd._step_costs(cfg)
+    with single_thread():
+        cost = fdp._step_costs(cfg)
     assert [c["truncation"] for c in cost] == [2, 5, 20]
     for c in cost:
         assert len(c["step_seconds"]) == len(c["sequence_seconds"]) == 3
@@ -142,7 +144,7 @@ def test_compute_claim_criterion(step_ms, verdict, holds):
     cs = rm.claims.ClaimSet(
         "foundations", rm.config.resolve("foundations", "smoke"), "smoke"
     )
-    fd._compute_claim(cs, _fake_cost(step_ms), 20)
+    fdc._compute_claim(cs, _fake_cost(step_ms), 20)
     (c,) = cs.claims
     assert c.verdict == verdict
     assert c.holds_across_interval is holds

@@ -197,10 +197,10 @@ def test_clipping_bounds_the_update():
 
 def test_dropout_expectations_closed_form():
     import rnnmem_utils as rm
-    from rnnmem_utils.experiments import foundations as fd
+    from rnnmem_utils.experiments.foundations import parts as fdp
 
     cfg = rm.config.resolve("foundations", "smoke", {"dropout_p": 0.3})
-    d = fd._dropout(cfg)
+    d = fdp._dropout(cfg)
     assert d["vanilla_train_over_unscaled_test"] == pytest.approx(0.7, abs=0.01)
     assert d["vanilla_train_over_scaled_test"] == pytest.approx(1.0, abs=0.01)
     assert d["pytorch_train_over_test"] == pytest.approx(1.0, abs=0.01)
@@ -208,7 +208,7 @@ def test_dropout_expectations_closed_form():
 
 
 def test_one_thread_restores_thread_count():
-    from rnnmem_utils.experiments.foundations import one_thread
+    from rnnmem_utils.experiments.harness import single_thread as one_thread
 
     before = torch.get_num_threads()
     with one_thread():

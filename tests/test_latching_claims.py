@@ -8,7 +8,8 @@ import pytest
 
 import rnnmem_utils as rm
 from rnnmem_utils.experiments import latching as ex
-from rnnmem_utils.experiments import latching_claims as lc
+from rnnmem_utils.experiments.bit_relay import claims as bc
+from rnnmem_utils.experiments.latching import claims as lc
 
 
 def _runs(acc: dict, part="relay", style="keras2018") -> pd.DataFrame:
@@ -35,7 +36,7 @@ def _relay(acc: dict):
     cfg = rm.config.resolve("bit_relay", "smoke", {"styles": ["keras2018"]})
     runs = _runs(acc)
     summary = ex.summarise(runs, 0.9)
-    cs = lc.bit_relay_claims(cfg, "smoke", summary, None, runs)
+    cs = bc.bit_relay_claims(cfg, "smoke", summary, None, runs)
     return {c.id: c for c in cs.claims}, summary
 
 
@@ -77,10 +78,10 @@ def test_a_lead_inside_the_noise_is_within_noise_not_a_win():
 
 
 def test_an_lstm_clearly_worse_than_the_srnn_contradicts_both_sources():
-    assert lc.lstm_marginal_verdict(-0.119) == rm.claims.NOT_REPRODUCED
-    assert lc.lstm_marginal_verdict(-0.008) == rm.claims.REPRODUCED
-    assert lc.lstm_marginal_verdict(0.08) == rm.claims.REPRODUCED
-    assert lc.lstm_marginal_verdict(0.3) == rm.claims.PARTLY
+    assert bc.lstm_marginal_verdict(-0.119) == rm.claims.NOT_REPRODUCED
+    assert bc.lstm_marginal_verdict(-0.008) == rm.claims.REPRODUCED
+    assert bc.lstm_marginal_verdict(0.08) == rm.claims.REPRODUCED
+    assert bc.lstm_marginal_verdict(0.3) == rm.claims.PARTLY
 
 
 def test_difference_interval_against_a_naive_paired_bootstrap():

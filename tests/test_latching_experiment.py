@@ -34,7 +34,7 @@ def test_run_latching_resumes_from_chunks(tmp_path, monkeypatch):
     cfg = rm.config.resolve(
         "latching", "smoke", {"cells": ["srnn"], "lengths": [2, 4], "n_sequences": 40}
     )
-    first = ex.run_latching(cfg, tmp_path, preset="smoke", progress=False)
+    first = ex.run(cfg, tmp_path, preset="smoke", progress=False)
     claims = json.loads((tmp_path / "claims.json").read_text())
     assert claims["config_hash"] == rm.config.config_hash(cfg)
     # grid, torch, bug; search and tuned (one cell); bengio; init variants
@@ -46,18 +46,19 @@ def test_run_latching_resumes_from_chunks(tmp_path, monkeypatch):
 
     for name in ("train_chunk", "_bengio", "_inits", "search_tuned"):
         monkeypatch.setattr(ex, name, fail)
-    again = ex.run_latching(cfg, tmp_path, preset="smoke", progress=False)
+    again = ex.run(cfg, tmp_path, preset="smoke", progress=False)
     assert np.allclose(first["runs"].val_acc, again["runs"].val_acc)
 
 
 def test_run_bit_relay_reads_e1_when_present(tmp_path):
     cfg = rm.config.resolve("bit_relay", "smoke", {"n_sequences": 40, "lengths": [4]})
-    res = ex.run_bit_relay(
+    res = rm.experiments.run(
+        "bit_relay",
         cfg,
         tmp_path / "bit_relay",
         preset="smoke",
         progress=False,
-        latching_dir=tmp_path / "latching",
+        needs={"latching": tmp_path / "latching"},
     )
     verdicts = {c.id: c.verdict for c in res["claims"].claims}
     assert verdicts["task_specific"] == rm.claims.NOT_RUN  # no E1 results beside it
@@ -96,7 +97,7 @@ def test_search_seeds_and_data_are_not_the_reported_ones(tmp_path):
     cfg = rm.config.resolve(
         "latching", "smoke", {"cells": ["srnn", "gru"], "n_sequences": 40}
     )
-    res = ex.run_latching(cfg, tmp_path, preset="smoke", progress=False)
+    res = ex.run(cfg, tmp_path, preset="smoke", progress=False)
     reported = set(res["runs"].seed)
     for cell in cfg.cells:
         for L in cfg.tuned_lengths:
@@ -154,7 +155,9 @@ def test_bit_relay_runs_the_long_gru_lengths_not_in_the_grid(tmp_path):
         "smoke",
         {"n_sequences": 40, "lengths": [4], "gru_long_lengths": [4, 12]},
     )
-    res = ex.run_bit_relay(cfg, tmp_path / "bit_relay", preset="smoke", progress=False)
+    res = rm.experiments.run(
+        "bit_relay", cfg, tmp_path / "bit_relay", preset="smoke", progress=False
+    )
     long = res["summary"].query("part == 'relay_long'")
     assert list(long.seq_len) == [12] and set(long.cell) == {"gru"}
     assert set(long["style"]) == {"keras2018"}

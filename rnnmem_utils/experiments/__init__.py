@@ -1,19 +1,15 @@
-"""One entry point per experiment: ``run_<name>(cfg, out_dir, ...) -> results``.
+"""The experiments: one package each, ``rnnmem_utils/experiments/<name>/``.
 
-Each entry point receives its resolved configuration and its output directory,
-writes its artifacts atomically there, resumes finished units of work, and
-returns a results object the notebook plots from. Submodules load lazily.
+Each is declared by one entry in :data:`rnnmem_utils.config.EXPERIMENTS` (name,
+title, notebook, configuration schema, entry point, ``needs``) and has one
+entry-point signature and result type (:mod:`.harness`)::
+
+    results = rm.experiments.run("cycles", cfg, out_dir, preset="default")
+
+Subpackages load lazily (``rm.experiments.cycles``).
 """
 
 import importlib
-
-_ENTRY_POINTS = {
-    # "run_latching": "latching",   (entry point name -> submodule)
-    "run_latching": "latching",
-    "run_bit_relay": "latching",
-    "run_cycles": "cycles",
-    "run_foundations": "foundations",
-}
 
 
 def entry_point(experiment: str):
@@ -21,9 +17,8 @@ def entry_point(experiment: str):
     from .. import config
     from .harness import lookup
 
-    module, _, function = lookup(
-        config.EXPERIMENTS, experiment, "experiment"
-    ).entry.partition(":")
+    entry = lookup(config.EXPERIMENTS, experiment, "experiment").entry
+    module, _, function = entry.partition(":")
     return getattr(importlib.import_module(module), function)
 
 
@@ -33,10 +28,6 @@ def run(experiment: str, cfg, out_dir, **kwargs):
 
 
 def __getattr__(name):
-    if name in _ENTRY_POINTS:
-        return getattr(
-            importlib.import_module(f"{__name__}.{_ENTRY_POINTS[name]}"), name
-        )
     try:
         return importlib.import_module(f"{__name__}.{name}")
     except ModuleNotFoundError as e:

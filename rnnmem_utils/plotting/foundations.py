@@ -1,5 +1,5 @@
 """Figures of the foundations lesson (seed 003). Each takes one part's result
-dict from :func:`rnnmem_utils.experiments.foundations.run_foundations` and
+dict from :func:`rnnmem_utils.experiments.foundations.run` and
 returns a matplotlib figure."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """E3 synthetic cycles: Verwimp et al. (2018), section 4.2 and appendix 8.
 
-``run_cycles(cfg, out_dir, preset=...)`` generates the data, trains the
+``run(cfg, out_dir, preset=...)`` generates the data, trains the
 one-hot LSTM (resumable), measures perplexity against the analytic minimum,
 analyses the errors, fits the LDA probes of Table 1, computes the state
 gradients of Figure 3 with the engine of :mod:`rnnmem_utils.analysis.state_gradients`,
@@ -45,9 +45,6 @@ def run(
     drops belong); every table is also a CSV in ``out_dir``."""
     with single_thread():  # a 50-unit model's ops are too small to split
         return _run(cfg, Path(out_dir), preset, progress)
-
-
-run_cycles = run  # the name the notebook and older code use
 
 
 # What the trained model depends on: the training stream (its size and seed),

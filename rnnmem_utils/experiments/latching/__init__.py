@@ -1,6 +1,6 @@
-"""E1 information latching and E2 bit relay (seed 002; Bengio et al. 1994).
+"""E1 information latching (seed 002; Bengio et al. 1994).
 
-``run_latching(cfg, out_dir)`` runs, each part vectorised over all its repeats
+``run(cfg, out_dir)`` runs, each part vectorised over all its repeats
 and lengths (:mod:`rnnmem_utils.training.multiseed`) and stored as one chunk
 per (part, cell, style) in the store (:func:`rnnmem_utils.store.cached`), so
 an interrupted run resumes where it stopped:
@@ -18,8 +18,8 @@ an interrupted run resumes where it stopped:
   w = +-1, a unit that starts latching), to show what the curve rests on;
 - the loss landscape of Pascanu et al. 2013, Fig. 6.
 
-``run_bit_relay(cfg, out_dir)`` runs the bit-relay grid (8 units) and the
-Keras 2018 GRU alone at ``gru_long_lengths`` (part ``relay_long``).
+E2 (the bit relay, :mod:`rnnmem_utils.experiments.bit_relay`) trains through
+this module's :func:`train_chunk`.
 """
 
 from __future__ import annotations
@@ -32,13 +32,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import io, store
-from ..analysis.landscape import loss_landscape
-from ..claims import wilson_interval
-from ..data.latching import make_split
-from ..models import keras_cells as kc
-from ..training.multiseed import TrainSpec, train_multiseed
-from . import latching_claims as lc
+from ... import io, store
+from ...analysis.landscape import loss_landscape
+from ...claims import wilson_interval
+from ...data.latching import make_split
+from ...models import keras_cells as kc
+from ...training.multiseed import TrainSpec, train_multiseed
+from ..harness import Results, results
+from . import claims as lc
 
 
 def _code(*parts) -> int:
@@ -192,7 +193,9 @@ def _parts(cfg):
     ]
 
 
-def run_latching(cfg, out_dir, preset: str = "default", progress: bool = True) -> dict:
+def run(
+    cfg, out_dir, *, preset: str = "default", needs=None, progress: bool = True
+) -> Results:
     """E1: every part above; writes runs.csv, summary.csv, landscape.csv, claims."""
     out_dir = Path(out_dir)
     frames = []
@@ -250,13 +253,10 @@ def run_latching(cfg, out_dir, preset: str = "default", progress: bool = True) -
     io.write_csv(out_dir / "tuned_search.csv", search)
     claims = lc.latching_claims(cfg, preset, summary, landscape, runs, search)
     claims.write(out_dir)
-    return {
-        "runs": runs,
-        "summary": summary,
-        "landscape": landscape,
-        "search": search,
-        "claims": claims,
-    }
+    return results(
+        "latching", preset, claims,
+        runs=runs, summary=summary, landscape=landscape, search=search,
+    )  # fmt: skip
 
 
 def _tuned_parts(cfg, out_dir, progress):
@@ -470,57 +470,3 @@ def _inits(cfg, progress) -> pd.DataFrame:
             "train_loss": res.train_loss[:, -1].numpy(),
         }
     )
-
-
-RELAY_PARTS = {"keras2018": "relay", "torch": "relay_torch"}
-
-
-def run_bit_relay(
-    cfg, out_dir, preset: str = "default", progress: bool = True, latching_dir=None
-) -> dict:
-    """E2: the bit-relay grid, per style in ``cfg.styles`` (parts ``relay`` for
-    the Keras 2018 cells, ``relay_torch`` for the modern ones). ``latching_dir``
-    holds E1's ``summary.csv`` for the task-specific claim (the runner passes
-    E1's published result; default ``results/<preset>/latching``)."""
-    out_dir = Path(out_dir)
-    frames = [
-        _relay_chunk(cfg, out_dir, cell, style, progress)
-        for style in cfg.styles
-        for cell in cfg.cells
-    ]
-    long = [L for L in cfg.gru_long_lengths if L not in cfg.lengths]
-    if long and "gru" in cfg.cells and "keras2018" in cfg.styles:
-        frames.append(_relay_chunk(cfg, out_dir, "gru", "keras2018", progress, long))
-    runs = pd.concat(frames, ignore_index=True)
-    summary = summarise(runs, cfg.success_threshold)
-    io.write_csv(out_dir / "runs.csv", runs)
-    io.write_csv(out_dir / "summary.csv", summary)
-    latching_dir = Path(latching_dir or io.results_root() / preset / "latching")
-    e1 = latching_dir / "summary.csv"
-    e1_summary = pd.read_csv(e1) if e1.exists() else None
-    claims = lc.bit_relay_claims(cfg, preset, summary, e1_summary, runs)
-    claims.write(out_dir)
-    return {"runs": runs, "summary": summary, "claims": claims, "latching": e1_summary}
-
-
-def _relay_chunk(cfg, out_dir, cell, style, progress, long=None) -> pd.DataFrame:
-    """One (style, cell) of the relay grid; with ``long`` lengths, the part
-    ``relay_long`` at those lengths instead (same data seeds, own part)."""
-    eps = 1e-7 if style == "keras2018" else 1e-8  # each library's Adam default
-    spec = TrainSpec(
-        cell, style, cfg.hidden_size, cfg.epochs, cfg.batch_size, cfg.lr, eps=eps
-    )
-    compute = functools.partial(
-        train_chunk,
-        cfg,
-        task="bit_relay",
-        part="relay_long" if long else RELAY_PARTS[style],
-        cell=cell,
-        style=style,
-        lengths=long or cfg.lengths,
-        repeats=cfg.repeats,
-        spec=spec,
-        progress=progress,
-    )
-    name = f"relay_{'long_' if long else ''}{style}_{cell}"
-    return _chunk(out_dir, name, cfg, compute)
