@@ -178,8 +178,9 @@ class ClaimSet:
         published: Any,
         ours: Any,
         criterion: str,
-        passed: bool,
+        passed: bool | None = None,
         partly: bool = False,
+        verdict: str | None = None,
         difference: str = "",
         source: str = "",
         interval=None,
@@ -189,7 +190,12 @@ class ClaimSet:
     ) -> Claim:
         """Add a claim in one sentence: what was published, the criterion fixed
         before the run, our value, and whether it passed (``partly``: the
-        weaker half of the criterion held). Extra keywords go to ``details``."""
+        weaker half of the criterion held), or the ``verdict`` itself where a
+        function of the criterion decides it. Extra keywords go to ``details``."""
+        if (passed is None) == (verdict is None):
+            raise ValueError(f"claim {id!r}: give passed= or verdict=, not both")
+        if verdict is None:
+            verdict = verdict_from(bool(passed), bool(partly))
         return self.add(
             Claim(
                 id,
@@ -197,7 +203,7 @@ class ClaimSet:
                 published,
                 ours,
                 criterion,
-                verdict_from(bool(passed), bool(partly)),
+                verdict,
                 difference,
                 source,
                 details,

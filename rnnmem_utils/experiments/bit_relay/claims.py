@@ -65,45 +65,48 @@ def _relay_claims(cs, summary, runs, e1_summary, part, e1_part, suffix):
     word = {cl.REPRODUCED: "GRU ahead", cl.PARTLY: "within noise"}.get(
         verdict, f"{rival.upper()} ahead"
     )
-    cs.add(
-        cl.Claim(
-            "relay_gru_best" + suffix,
-            f"Bit relay: the GRU performs best ({form})",
-            "GRU best",
-            avg,
+    cs.check(
+        "relay_gru_best" + suffix,
+        f"Bit relay: the GRU performs best ({form})",
+        published="GRU best",
+        ours=avg,
+        criterion=(
             "95% paired bootstrap interval of mean(GRU) - mean(best other cell) "
             "over all runs: above 0 = GRU best; straddling 0 = within noise "
-            "(partly); below 0 = not reproduced",
-            verdict,
+            "(partly); below 0 = not reproduced"
+        ),
+        verdict=verdict,
+        difference=(
             f"GRU - {rival.upper()} {avg['gru'] - avg[rival]:+.3f}, {word}; GRU "
-            f"best alone at {alone} of {n} lengths, tied at {tied}",
-            src,
-            {"per_length": {"gru_alone": alone, "gru_tied": tied, "lengths": n}},
-            interval=ci,
-            interval_kind=f"{BOOT}, GRU - {rival.upper()}",
-            holds_across_interval=bool(ci[0] > 0 or ci[1] < 0),
-        )
+            f"best alone at {alone} of {n} lengths, tied at {tied}"
+        ),
+        source=src,
+        per_length={"gru_alone": alone, "gru_tied": tied, "lengths": n},
+        interval=ci,
+        interval_kind=f"{BOOT}, GRU - {rival.upper()}",
+        holds_across_interval=bool(ci[0] > 0 or ci[1] < 0),
     )
     d = avg["lstm"] - avg["srnn"]
     ci = _diff_interval(_acc(runs, part, "lstm"), _acc(runs, part, "srnn"))
-    cs.add(
-        cl.Claim(
-            "relay_lstm_marginal" + suffix,
-            "LSTM at least as good as the simple RNN, at most marginally better "
-            f"(answer: marginally better; asker: equally bad) ({form})",
-            "LSTM - SRNN ~ 0 or marginally > 0",
-            round(d, 3),
+    cs.check(
+        "relay_lstm_marginal" + suffix,
+        "LSTM at least as good as the simple RNN, at most marginally better "
+        f"(answer: marginally better; asker: equally bad) ({form})",
+        published="LSTM - SRNN ~ 0 or marginally > 0",
+        ours=round(d, 3),
+        criterion=(
             "mean LSTM - mean SRNN in [-0.05, +0.1]: agrees with both sources; "
             "> +0.1 partly (at least as good, not marginal); < -0.05 not "
-            "reproduced (worse contradicts both)",
-            lstm_marginal_verdict(d),
-            f"{d:+.3f}",
-            src,
-            interval=ci,
-            interval_kind=f"{BOOT}, LSTM - SRNN",
-            holds_across_interval=lstm_marginal_verdict(ci[0])
-            == lstm_marginal_verdict(ci[1]),
-        )
+            "reproduced (worse contradicts both)"
+        ),
+        verdict=lstm_marginal_verdict(d),
+        difference=f"{d:+.3f}",
+        source=src,
+        interval=ci,
+        interval_kind=f"{BOOT}, LSTM - SRNN",
+        holds_across_interval=(
+            lstm_marginal_verdict(ci[0]) == lstm_marginal_verdict(ci[1])
+        ),
     )
     if e1_summary is None or not (e1_summary.part == e1_part).any():
         cs.not_run(
@@ -115,17 +118,18 @@ def _relay_claims(cs, summary, runs, e1_summary, part, e1_part, suffix):
         )
         return
     e1_best, e1_avg = _winner(e1_summary, e1_part)
-    cs.add(
-        cl.Claim(
-            "task_specific" + suffix,
-            f"The winning cell is task-specific, latching vs bit relay ({form})",
-            "SRNN wins latching, GRU wins bit relay",
-            f"E1 {e1_best}, E2 {best}",
+    cs.check(
+        "task_specific" + suffix,
+        f"The winning cell is task-specific, latching vs bit relay ({form})",
+        published="SRNN wins latching, GRU wins bit relay",
+        ours=f"E1 {e1_best}, E2 {best}",
+        criterion=(
             "the cell with the highest mean accuracy differs between E1 and E2 (E1: "
-            "lengths of its own run of this form; a tie wins nothing)",
-            cl.verdict_from(e1_best != best and "tie" not in (e1_best, best)),
-            "" if e1_best != best else "same winner",
-            src,
-            {"e1": e1_avg, "e2": avg},
-        )
+            "lengths of its own run of this form; a tie wins nothing)"
+        ),
+        passed=e1_best != best and "tie" not in (e1_best, best),
+        difference="" if e1_best != best else "same winner",
+        source=src,
+        e1=e1_avg,
+        e2=avg,
     )

@@ -70,18 +70,17 @@ def _perplexity_claims(claims, ppl):
         )
     gap_paper = PUBLISHED_PPL["test"] / ppl["min_paper"] - 1
     gap = ppl["test"] / ppl["min_paper"] - 1
-    claims.add(
-        cl.Claim(
-            "ppl_near_minimum",
-            "test perplexity close to the minimum 1.1375 (appendix 8)",
-            f"{gap_paper:+.1%} above",
-            f"{gap:+.1%} above",
-            "gap to the minimum <= the paper's gap (partly: <= twice it)",
-            cl.verdict_from(gap <= gap_paper, gap <= 2 * gap_paper),
-            f"{gap - gap_paper:+.1%} points",
-            SOURCE,
-            {"min_entropy_rate": ppl["min_entropy_rate"]},
-        )
+    claims.check(
+        "ppl_near_minimum",
+        "test perplexity close to the minimum 1.1375 (appendix 8)",
+        published=f"{gap_paper:+.1%} above",
+        ours=f"{gap:+.1%} above",
+        criterion="gap to the minimum <= the paper's gap (partly: <= twice it)",
+        passed=gap <= gap_paper,
+        partly=gap <= 2 * gap_paper,
+        difference=f"{gap - gap_paper:+.1%} points",
+        source=SOURCE,
+        min_entropy_rate=ppl["min_entropy_rate"],
     )
 
 
@@ -99,31 +98,29 @@ def _error_claims(claims, errors):
         ("unexpected_errors_repeats", "at a repeat (<eos> apart)", at_repeats),
     ):
         share = n / total
-        claims.add(
-            cl.Claim(
-                cid,
-                f"share of predictions wrong {what}",
-                f"{published:.4%} (15 of 161,345)",
-                f"{share:.4%} ({n} of {total})",
-                "<= 10x the published share (partly: <= 100x)",
-                cl.verdict_from(share <= 10 * published, share <= 100 * published),
-                f"{share - published:+.4%}",
-                SOURCE,
-                {"eos_errors": eos},
-            )
+        claims.check(
+            cid,
+            f"share of predictions wrong {what}",
+            published=f"{published:.4%} (15 of 161,345)",
+            ours=f"{share:.4%} ({n} of {total})",
+            criterion="<= 10x the published share (partly: <= 100x)",
+            passed=share <= 10 * published,
+            partly=share <= 100 * published,
+            difference=f"{share - published:+.4%}",
+            source=SOURCE,
+            eos_errors=eos,
         )
     at_start = int(errs.get(ERROR_KIND[1], 0))
-    claims.add(
-        cl.Claim(
-            "unexpected_at_cycle_start",
-            "errors at the repeats happen at the start of a cycle",
-            "all",
-            f"{at_start} of {at_repeats} (and {eos} at <eos>)",
-            "all repeat errors at the first repeat (partly: most); none counts as all",
-            cl.verdict_from(at_start == at_repeats, at_start > at_repeats / 2),
-            f"{at_repeats - at_start} elsewhere",
-            SOURCE,
-        )
+    claims.check(
+        "unexpected_at_cycle_start",
+        "errors at the repeats happen at the start of a cycle",
+        published="all",
+        ours=f"{at_start} of {at_repeats} (and {eos} at <eos>)",
+        criterion="all repeat errors at the first repeat (partly: most); none counts as all",
+        passed=at_start == at_repeats,
+        partly=at_start > at_repeats / 2,
+        difference=f"{at_repeats - at_start} elsewhere",
+        source=SOURCE,
     )
 
 
@@ -138,24 +135,25 @@ def _table1_claims(claims, table1):
         ours = [_acc(table1, rep, t) for t in TASKS]
         worst = max(abs(o - p) for o, p in zip(ours, pub, strict=True))
         is_id = rep == "cell state, ID subspace"
-        claims.add(
-            cl.Claim(
-                f"table1_{rep.replace(' ', '_').replace(',', '')}",
-                f"Table 1, {rep}: token ID / new token / counting accuracy (%)",
-                "/".join(str(p) for p in pub),
-                "/".join(f"{o:.0f}" for o in ours),
+        claims.check(
+            f"table1_{rep.replace(' ', '_').replace(',', '')}",
+            f"Table 1, {rep}: token ID / new token / counting accuracy (%)",
+            published="/".join(str(p) for p in pub),
+            ours="/".join(f"{o:.0f}" for o in ours),
+            criterion=(
                 "every accuracy within 10 points (partly: 20)"
                 + (
                     "; ID subspace = the complement consistent with LDA "
                     "(orthogonal to span(S_w W))"
                     if is_id
                     else ""
-                ),
-                cl.verdict_from(worst <= 10, worst <= 20),
-                f"max {worst:.0f} points",
-                SOURCE,
-                {"euclidean_complement": euclid} if is_id else {},
-            )
+                )
+            ),
+            passed=worst <= 10,
+            partly=worst <= 20,
+            difference=f"max {worst:.0f} points",
+            source=SOURCE,
+            **{"euclidean_complement": euclid} if is_id else {},
         )
     full_c, full_id = (
         _acc(table1, "cell state", "counting"),
@@ -180,21 +178,24 @@ def _table1_claims(claims, table1):
         <= 0.5 * full_c,
     }
     held = [k for k, v in rules.items() if v]
-    claims.add(
-        cl.Claim(
-            "table1_subspaces",
-            "counting and token ID live in separate subspaces",
-            "all 4 hold",
-            f"{len(held)} of 4 hold",
+    claims.check(
+        "table1_subspaces",
+        "counting and token ID live in separate subspaces",
+        published="all 4 hold",
+        ours=f"{len(held)} of 4 hold",
+        criterion=(
             "counting sub: counting >= 90% of full, ID <= 30%; "
             "ID sub: ID >= 90% of full, "
-            "counting <= 50% of full (partly: 3 of 4)",
-            cl.verdict_from(len(held) == 4, len(held) == 3),
+            "counting <= 50% of full (partly: 3 of 4)"
+        ),
+        passed=len(held) == 4,
+        partly=len(held) == 3,
+        difference=(
             "fails: " + ", ".join(k for k in rules if k not in held)
             if len(held) < 4
-            else "",
-            SOURCE,
-        )
+            else ""
+        ),
+        source=SOURCE,
     )
 
 
@@ -288,41 +289,49 @@ def _drop_claim(claims, y, ideal):
     near = [drop_at(y, m - DROP_WINDOW, m + DROP_WINDOW) for m in (16, 32)]
     hits = [abs(t - m) <= DROP_TOLERANCE for t, m in zip(top, (16, 32), strict=True)]
     best = [_ideal(ideal, "first repeat"), _ideal(ideal, "next new token")]
-    claims.add(
-        cl.Claim(
-            "new_token_drops_16",
-            "new-token sum of singular values decreases at multiples of 16 steps",
-            "decreasing at multiples of 16 steps (the figure: near 16 and 32)",
+    claims.check(
+        "new_token_drops_16",
+        "new-token sum of singular values decreases at multiples of 16 steps",
+        published="decreasing at multiples of 16 steps (the figure: near 16 and 32)",
+        ours=(
             f"two largest one-step drops at delays {top[0]} and {top[1]}; largest "
-            f"within {DROP_WINDOW} of 16: {near[0]}, of 32: {near[1]}",
+            f"within {DROP_WINDOW} of 16: {near[0]}, of 32: {near[1]}"
+        ),
+        criterion=(
             f"the two largest one-step drops (delay tau-1 to tau) are within "
             f"{DROP_TOLERANCE} steps of 16 and of 32, one each: the paper's words; "
             f"{DROP_TOLERANCE} steps hold the data's ideal drops {best[0]} and "
-            f"{best[1]} and the one-step <eos> shift (partly: one of the two)",
-            cl.verdict_from(all(hits), any(hits)),
+            f"{best[1]} and the one-step <eos> shift (partly: one of the two)"
+        ),
+        passed=all(hits),
+        partly=any(hits),
+        difference=(
             f"{near[0] - best[0]:+d}, {near[1] - best[1]:+d} steps from the data's "
-            f"ideal {best[0]} and {best[1]}",
-            SOURCE,
-            {"largest_drops": top, "near_16_32": near, "ideal": best},
-        )
+            f"ideal {best[0]} and {best[1]}"
+        ),
+        source=SOURCE,
+        largest_drops=top,
+        near_16_32=near,
+        ideal=best,
     )
 
 
 def _dip_rise_claim(claims, y):
     dip = float(y[1:15].min())
     rise = y[15] / dip - 1
-    claims.add(
-        cl.Claim(
-            "new_token_dip_rise",
-            "a dip then a rise before step 16 (new-token curve)",
-            "decrease then increase",
-            f"min at {1 + int(np.argmin(y[1:15]))}, then {rise:+.0%} by delay 15",
+    claims.check(
+        "new_token_dip_rise",
+        "a dip then a rise before step 16 (new-token curve)",
+        published="decrease then increase",
+        ours=f"min at {1 + int(np.argmin(y[1:15]))}, then {rise:+.0%} by delay 15",
+        criterion=(
             "min over delays 1..14 below delay 0, and delay 15 at least 5% above "
-            "that min",
-            cl.verdict_from(dip < y[0] and rise >= 0.05, dip < y[0] and rise > 0),
-            f"rise {rise:+.1%}",
-            SOURCE,
-        )
+            "that min"
+        ),
+        passed=dip < y[0] and rise >= 0.05,
+        partly=dip < y[0] and rise > 0,
+        difference=f"rise {rise:+.1%}",
+        source=SOURCE,
     )
 
 
@@ -339,22 +348,22 @@ def _delay_claims(claims, delay_acc, max_delay):
     c = delay_acc[delay_acc.state == "c"].sort_values("delay").accuracy.to_numpy()
     chance = float(delay_acc.chance.iloc[0])
     early, late = float(c[:31].min()), float(c[34:].mean())
-    claims.add(
-        cl.Claim(
-            "delay_lda_until_32",
-            "new token predictable from the cell state until the "
-            "repeats end, near chance after ~32 steps",
-            "high until 31, just above chance after",
+    claims.check(
+        "delay_lda_until_32",
+        "new token predictable from the cell state until the "
+        "repeats end, near chance after ~32 steps",
+        published="high until 31, just above chance after",
+        ours=(
             f"min {early:.0%} for 0..30; mean "
-            f"{late:.0%} for 34..{max_delay - 1} (chance {chance:.0%})",
+            f"{late:.0%} for 34..{max_delay - 1} (chance {chance:.0%})"
+        ),
+        criterion=(
             "min accuracy over delays 0..30 >= 80% and mean over 34.. "
             "<= chance + 15 points "
-            "(partly: one of the two)",
-            cl.verdict_from(
-                early >= 0.8 and late <= chance + 0.15,
-                early >= 0.8 or late <= chance + 0.15,
-            ),
-            f"{late - chance:+.0%} above chance after 34",
-            SOURCE,
-        )
+            "(partly: one of the two)"
+        ),
+        passed=early >= 0.8 and late <= chance + 0.15,
+        partly=early >= 0.8 or late <= chance + 0.15,
+        difference=f"{late - chance:+.0%} above chance after 34",
+        source=SOURCE,
     )

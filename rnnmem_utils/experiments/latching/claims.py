@@ -98,35 +98,33 @@ def _bug_claims(cs, summary, runs):
     bug = summary[summary.part == "bug"]
     unsh, sh = bug[~bug.shuffled.astype(bool)], bug[bug.shuffled.astype(bool)]
     worst = float(unsh.mean_acc.min())
-    cs.add(
-        cl.Claim(
-            "bug_unshuffled",
-            "Unshuffled validation split: zero / worse-than-chance validation accuracy",
-            "0 (worse than chance)",
-            round(worst, 3),
-            "lowest mean val. accuracy over (cell, length) < 0.4; partly < 0.5",
-            cl.verdict_from(worst < 0.4, worst < 0.5),
-            f"{worst - 0.4:+.3f} vs 0.4",
-            SOURCE,
-            {"per_cell": unsh.groupby("cell").mean_acc.min().to_dict()},
-        )
+    cs.check(
+        "bug_unshuffled",
+        "Unshuffled validation split: zero / worse-than-chance validation accuracy",
+        published="0 (worse than chance)",
+        ours=round(worst, 3),
+        criterion="lowest mean val. accuracy over (cell, length) < 0.4; partly < 0.5",
+        passed=worst < 0.4,
+        partly=worst < 0.5,
+        difference=f"{worst - 0.4:+.3f} vs 0.4",
+        source=SOURCE,
+        per_cell=unsh.groupby("cell").mean_acc.min().to_dict(),
     )
     low = sh.loc[sh.mean_acc.idxmin()]
     ci = _mean_interval(_acc(runs, "bug", low.cell, low.seq_len))
-    cs.add(
-        cl.Claim(
-            "bug_fixed",
-            "Shuffling before the split removes the worse-than-chance accuracy",
-            ">= chance (0.5)",
-            round(float(low.mean_acc), 3),
-            "lowest mean val. accuracy over (cell, length) >= 0.45; partly >= 0.4",
-            cl.verdict_from(low.mean_acc >= 0.45, low.mean_acc >= 0.4),
-            f"{low.mean_acc - 0.45:+.3f} vs 0.45 ({low.cell}, L = {low.seq_len})",
-            SOURCE,
-            interval=ci,
-            interval_kind=f"{BOOT} of {low.cell} at L = {low.seq_len}",
-            holds_across_interval=_holds(lambda v: v >= 0.45, ci),
-        )
+    cs.check(
+        "bug_fixed",
+        "Shuffling before the split removes the worse-than-chance accuracy",
+        published=">= chance (0.5)",
+        ours=round(float(low.mean_acc), 3),
+        criterion="lowest mean val. accuracy over (cell, length) >= 0.45; partly >= 0.4",
+        passed=low.mean_acc >= 0.45,
+        partly=low.mean_acc >= 0.4,
+        difference=f"{low.mean_acc - 0.45:+.3f} vs 0.45 ({low.cell}, L = {low.seq_len})",
+        source=SOURCE,
+        interval=ci,
+        interval_kind=f"{BOOT} of {low.cell} at L = {low.seq_len}",
+        holds_across_interval=_holds(lambda v: v >= 0.45, ci),
     )
 
 
@@ -158,62 +156,61 @@ def _tuned_claims(cs, summary, runs, cfg, search):
     thr = cfg.success_threshold
     worst_len = int(srnn.idxmin())
     ci = _mean_interval(_acc(runs, "tuned", "srnn", worst_len))
-    cs.add(
-        cl.Claim(
-            "tuned_srnn_learns",
-            f"Training tuned to converge (its own best setting; lengths "
-            f"{', '.join(str(L) for L in srnn.index)}): "
-            "the simple RNN learns the task",
-            "learns",
-            srnn.round(3).to_dict(),
-            f"mean val. accuracy >= {thr} at every tuned length; partly at some",
-            cl.verdict_from(bool((srnn >= thr).all()), bool((srnn >= thr).any())),
-            f"worst {srnn.min() - thr:+.3f} vs {thr}",
-            SOURCE,
-            details,
-            interval=ci,
-            interval_kind=f"{BOOT}, SRNN at L = {worst_len}",
-            holds_across_interval=_holds(lambda v: v >= thr, ci),
-        )
+    cs.check(
+        "tuned_srnn_learns",
+        f"Training tuned to converge (its own best setting; lengths "
+        f"{', '.join(str(L) for L in srnn.index)}): "
+        "the simple RNN learns the task",
+        published="learns",
+        ours=srnn.round(3).to_dict(),
+        criterion=f"mean val. accuracy >= {thr} at every tuned length; partly at some",
+        passed=bool((srnn >= thr).all()),
+        partly=bool((srnn >= thr).any()),
+        difference=f"worst {srnn.min() - thr:+.3f} vs {thr}",
+        source=SOURCE,
+        **details,
+        interval=ci,
+        interval_kind=f"{BOOT}, SRNN at L = {worst_len}",
+        holds_across_interval=_holds(lambda v: v >= thr, ci),
     )
     gap = gru - srnn
     at = int(gap.idxmin())
     ci = _diff_interval(_acc(runs, "tuned", "gru", at), _acc(runs, "tuned", "srnn", at))
-    cs.add(
-        cl.Claim(
-            "tuned_gru_nearly",
-            "... the GRU (its own best setting) nearly as well",
-            "nearly as well",
-            gru.round(3).to_dict(),
-            "GRU mean >= SRNN mean - 0.1 at every tuned length; partly >= -0.2",
-            cl.verdict_from(bool((gap >= -0.1).all()), bool((gap >= -0.2).all())),
-            f"worst gap {gap.min():+.3f} (L = {at})",
-            SOURCE,
-            interval=ci,
-            interval_kind=f"{BOOT}, GRU - SRNN at L = {at}",
-            holds_across_interval=_holds(lambda v: v >= -0.1, ci),
-        )
+    cs.check(
+        "tuned_gru_nearly",
+        "... the GRU (its own best setting) nearly as well",
+        published="nearly as well",
+        ours=gru.round(3).to_dict(),
+        criterion="GRU mean >= SRNN mean - 0.1 at every tuned length; partly >= -0.2",
+        passed=bool((gap >= -0.1).all()),
+        partly=bool((gap >= -0.2).all()),
+        difference=f"worst gap {gap.min():+.3f} (L = {at})",
+        source=SOURCE,
+        interval=ci,
+        interval_kind=f"{BOOT}, GRU - SRNN at L = {at}",
+        holds_across_interval=_holds(lambda v: v >= -0.1, ci),
     )
     gap = lstm - srnn
     at = int(gap.idxmin())
     ci = _diff_interval(
         _acc(runs, "tuned", "lstm", at), _acc(runs, "tuned", "srnn", at)
     )
-    cs.add(
-        cl.Claim(
-            "tuned_lstm_poor",
-            "... the one-unit LSTM (its own best setting) trains poorly",
-            "trains poorly",
-            lstm.round(3).to_dict(),
+    cs.check(
+        "tuned_lstm_poor",
+        "... the one-unit LSTM (its own best setting) trains poorly",
+        published="trains poorly",
+        ours=lstm.round(3).to_dict(),
+        criterion=(
             "LSTM mean <= SRNN mean - 0.1 at some tuned length; "
-            "partly if below SRNN at some length",
-            cl.verdict_from(bool((gap <= -0.1).any()), bool((gap < 0).any())),
-            f"largest shortfall {gap.min():+.3f} (L = {at})",
-            SOURCE,
-            interval=ci,
-            interval_kind=f"{BOOT}, LSTM - SRNN at L = {at}",
-            holds_across_interval=_holds(lambda v: v <= -0.1, ci),
-        )
+            "partly if below SRNN at some length"
+        ),
+        passed=bool((gap <= -0.1).any()),
+        partly=bool((gap < 0).any()),
+        difference=f"largest shortfall {gap.min():+.3f} (L = {at})",
+        source=SOURCE,
+        interval=ci,
+        interval_kind=f"{BOOT}, LSTM - SRNN at L = {at}",
+        holds_across_interval=_holds(lambda v: v <= -0.1, ci),
     )
 
 
@@ -237,25 +234,24 @@ def _grid_claims(cs, summary, runs, cfg):
             cl.bootstrap_interval((short.to_numpy(), long.to_numpy()), _mean_diff)
         )
         rho = float(spearmanr(s.index, s.success_freq).statistic)
-        cs.add(
-            cl.Claim(
-                "grid_srnn_falls",
-                "Over the length grid the simple RNN's success falls as "
-                "length grows (consistent with Bengio 1994)",
-                "falls",
-                round(drop, 3),
-                "success(shortest third) - success(longest third) >= 0.3; partly > 0",
-                cl.verdict_from(drop >= 0.3, drop > 0),
-                f"{drop - 0.3:+.3f} vs 0.3",
-                SOURCE,
-                {
-                    "spearman_rho": rho,
-                    "success [k, n, Wilson lo, hi]": _wilson(summary, "grid", "srnn"),
-                },
-                interval=ci,
-                interval_kind=f"{BOOT} ({len(short)} short, {len(long)} long)",
-                holds_across_interval=_holds(lambda v: v >= 0.3, ci),
-            )
+        cs.check(
+            "grid_srnn_falls",
+            "Over the length grid the simple RNN's success falls as "
+            "length grows (consistent with Bengio 1994)",
+            published="falls",
+            ours=round(drop, 3),
+            criterion="success(shortest third) - success(longest third) >= 0.3; partly > 0",
+            passed=drop >= 0.3,
+            partly=drop > 0,
+            difference=f"{drop - 0.3:+.3f} vs 0.3",
+            source=SOURCE,
+            **{
+                "spearman_rho": rho,
+                "success [k, n, Wilson lo, hi]": _wilson(summary, "grid", "srnn"),
+            },
+            interval=ci,
+            interval_kind=f"{BOOT} ({len(short)} short, {len(long)} long)",
+            holds_across_interval=_holds(lambda v: v >= 0.3, ci),
         )
     if not _cells_present(summary, "grid", ("srnn", "lstm", "gru")):
         cs.not_run(
@@ -276,24 +272,23 @@ def _grid_claims(cs, summary, runs, cfg):
         for c in ("lstm", "gru")
     }
     closest = max(cis, key=lambda c: avg[c])  # the gated cell nearest the SRNN
-    cs.add(
-        cl.Claim(
-            "grid_gated_worse",
-            "LSTM and GRU latch worse than the simple RNN (1 unit)",
-            "LSTM, GRU < SRNN",
-            {k: round(v, 3) for k, v in avg.items()},
+    cs.check(
+        "grid_gated_worse",
+        "LSTM and GRU latch worse than the simple RNN (1 unit)",
+        published="LSTM, GRU < SRNN",
+        ours={k: round(v, 3) for k, v in avg.items()},
+        criterion=(
             "mean over lengths of mean val. accuracy: both LSTM and GRU below SRNN; "
-            "partly one",
-            cl.verdict_from(all(worse), any(worse)),
-            f"LSTM {avg['lstm'] - avg['srnn']:+.3f}, GRU {avg['gru'] - avg['srnn']:+.3f}",
-            SOURCE,
-            {"intervals (cell - SRNN)": cis},
-            interval=cis[closest],
-            interval_kind=f"{BOOT}, {closest.upper()} - SRNN (the closer cell)",
-            holds_across_interval=all(
-                _holds(lambda v: v < 0, ci) for ci in cis.values()
-            ),
-        )
+            "partly one"
+        ),
+        passed=all(worse),
+        partly=any(worse),
+        difference=f"LSTM {avg['lstm'] - avg['srnn']:+.3f}, GRU {avg['gru'] - avg['srnn']:+.3f}",
+        source=SOURCE,
+        **{"intervals (cell - SRNN)": cis},
+        interval=cis[closest],
+        interval_kind=f"{BOOT}, {closest.upper()} - SRNN (the closer cell)",
+        holds_across_interval=(all(_holds(lambda v: v < 0, ci) for ci in cis.values())),
     )
 
 
@@ -314,21 +309,20 @@ def _bengio_claim(cs, summary, runs, threshold):
     first, last = ok.loc[s.index[0]].to_numpy(), ok.loc[s.index[-1]].to_numpy()
     drop = float(first.mean() - last.mean())
     ci = list(cl.bootstrap_interval((first, last), _mean_diff))
-    cs.add(
-        cl.Claim(
-            "bengio_task_falls",
-            f"{statement} {s.index[0]}..{s.index[-1]}",
-            "falls fast",
-            s.success_freq.round(2).to_dict(),
-            "success(shortest) - success(longest) >= 0.5; partly > 0",
-            cl.verdict_from(drop >= 0.5, drop > 0),
-            f"drop {drop:+.2f} vs 0.5",
-            source,
-            {"success [k, n, Wilson lo, hi]": _wilson(summary, "bengio", "srnn")},
-            interval=ci,
-            interval_kind=f"{BOOT}, success(L = {s.index[0]}) - success(L = {s.index[-1]})",
-            holds_across_interval=_holds(lambda v: v >= 0.5, ci),
-        )
+    cs.check(
+        "bengio_task_falls",
+        f"{statement} {s.index[0]}..{s.index[-1]}",
+        published="falls fast",
+        ours=s.success_freq.round(2).to_dict(),
+        criterion="success(shortest) - success(longest) >= 0.5; partly > 0",
+        passed=drop >= 0.5,
+        partly=drop > 0,
+        difference=f"drop {drop:+.2f} vs 0.5",
+        source=source,
+        **{"success [k, n, Wilson lo, hi]": _wilson(summary, "bengio", "srnn")},
+        interval=ci,
+        interval_kind=f"{BOOT}, success(L = {s.index[0]}) - success(L = {s.index[-1]})",
+        holds_across_interval=_holds(lambda v: v >= 0.5, ci),
     )
 
 
@@ -336,20 +330,21 @@ def _landscape_claim(cs, landscape):
     peak = landscape.groupby("seq_len").slope.max()
     rho = float(spearmanr(peak.index, peak.values).statistic) if len(peak) > 2 else 0.0
     ratio = float(peak.iloc[-1] / peak.iloc[0])
-    cs.add(
-        cl.Claim(
-            "landscape_cliffs",
-            "The loss over the recurrent weight forms cliffs that "
-            "steepen as the sequence grows",
-            "steepen with length",
-            round(ratio, 2),
+    cs.check(
+        "landscape_cliffs",
+        "The loss over the recurrent weight forms cliffs that "
+        "steepen as the sequence grows",
+        published="steepen with length",
+        ours=round(ratio, 2),
+        criterion=(
             "steepest slope |dL/dw| rises with length: Spearman rho >= 0.9 and longest / "
-            "shortest >= 10; partly rho > 0",
-            cl.verdict_from(rho >= 0.9 and ratio >= 10, rho > 0),
-            f"rho {rho:.2f}, ratio {ratio:.1f}",
-            "Pascanu et al. 2013, Fig. 6",
-            {"peak_slope": peak.to_dict()},
-        )
+            "shortest >= 10; partly rho > 0"
+        ),
+        passed=rho >= 0.9 and ratio >= 10,
+        partly=rho > 0,
+        difference=f"rho {rho:.2f}, ratio {ratio:.1f}",
+        source="Pascanu et al. 2013, Fig. 6",
+        peak_slope=peak.to_dict(),
     )
 
 
