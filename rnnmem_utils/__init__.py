@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "analysis",
+    "api",
     "claims",
     "config",
     "data",
@@ -26,11 +27,25 @@ _SUBMODULES = {
 }
 
 
+# The public API for your own models (rnnmem_utils.api), at the top level.
+_API = {
+    "adapt",
+    "drive",
+    "esn_states",
+    "memory_capacity",
+    "probe",
+    "state_gradients",
+    "states",
+}
+
+
 def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _API:
+        return getattr(importlib.import_module(f"{__name__}.api"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_SUBMODULES))
+    return sorted(list(globals()) + list(_SUBMODULES) + list(_API))

@@ -1,0 +1,39 @@
+"""Memory analysis of your own recurrent model: the public API.
+
+Importable from the package top level::
+
+    import rnnmem_utils as rm
+
+    net = rm.adapt(model)                        # what was found, in one line
+    curves = rm.state_gradients(model, tokens, labels=pos_tags, state="c")
+    acc = rm.probe(rm.states(model, tokens)["h0"].reshape(-1, H), labels)
+    mc = rm.memory_capacity(rm.esn_states(u), u).mc_k.sum()
+
+See :mod:`.adapters` for the model shapes recognised (and the adapter for
+the others) and :mod:`.measures` for each measure.
+"""
+
+from .adapters import ADAPTER_METHODS, StackAdapter, UnsupportedModel, adapt
+from .measures import (
+    as_streams,
+    drive,
+    esn_states,
+    memory_capacity,
+    probe,
+    state_gradients,
+    states,
+)
+
+__all__ = [
+    "ADAPTER_METHODS",
+    "StackAdapter",
+    "UnsupportedModel",
+    "adapt",
+    "as_streams",
+    "drive",
+    "esn_states",
+    "memory_capacity",
+    "probe",
+    "state_gradients",
+    "states",
+]

@@ -1,0 +1,216 @@
+"""The public API on a user's own models: shapes found, results equal to an
+independent computation (the fused torch layers, naive autograd, closed forms)."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import rnnmem_utils as rm
+from rnnmem_utils.analysis import state_gradients as sg
+from rnnmem_utils.api import UnsupportedModel
+from rnnmem_utils.models.lm import RecurrentLM
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
+
+
+class WordLanguageModel(nn.Module):
+    """The shape of PyTorch's word-language-model example (examples/
+    word_language_model/model.py, RNNModel): encoder, rnn, decoder, dropout."""
+
+    def __init__(self, rnn_type, ntoken, ninp, nhid, nlayers, dropout=0.5):
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        self.encoder = nn.Embedding(ntoken, ninp)
+        self.rnn = getattr(nn, rnn_type)(ninp, nhid, nlayers, dropout=dropout)
+        self.decoder = nn.Linear(nhid, ntoken)
+
+    def forward(self, input, hidden):
+        emb = self.drop(self.encoder(input))
+        output, hidden = self.rnn(emb, hidden)
+        return self.decoder(self.drop(output)), hidden
+
+
+class BatchFirstStack(nn.Module):
+    """Two recurrent modules stacked by hand, batch_first, a one-hot input."""
+
+    def __init__(self, vocab, hidden):
+        super().__init__()
+        self.vocab = vocab
+        self.first = nn.GRU(vocab, hidden, batch_first=True)
+        self.second = nn.LSTM(hidden, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, ids):
+        x = nn.functional.one_hot(ids, self.vocab).double()
+        return self.head(self.second(self.first(x)[0])[0])
+
+
+@pytest.mark.parametrize("rnn_type", ["LSTM", "GRU", "RNN_TANH", "RNN_RELU"])
+def test_word_language_model_example_works_unchanged(rnn_type):
+    torch.manual_seed(0)
+    kind = rnn_type.split("_")[0]
+    model = WordLanguageModel(kind, 30, 8, 12, nlayers=2)
+    if rnn_type == "RNN_RELU":
+        model.rnn = nn.RNN(8, 12, 2, nonlinearity="relu")
+    model.eval()
+    net = rm.adapt(model)
+    assert [x.kind for x in net.layers] == [kind.lower()] * 2
+    ids = torch.randint(0, 30, (9, 3))
+    out, _ = model.rnn(model.encoder(ids))  # the fused layers, independently
+    torch.testing.assert_close(net.states(ids)["h1"], out)
+    torch.testing.assert_close(net.logits(ids), model(ids, None)[0])
+
+
+def test_batch_first_one_hot_stack_of_two_modules():
+    torch.manual_seed(1)
+    model = BatchFirstStack(7, 5).eval()
+    net = rm.adapt(model)
+    assert net.batch_first and net.embedding is None
+    assert net.state_names == ("h0", "h1", "c1")
+    ids = torch.randint(0, 7, (2, 6))  # (B, T)
+    mine = net.logits(rm.api.as_streams(ids, batch_first=True))
+    torch.testing.assert_close(mine.transpose(0, 1), model(ids))
+
+
+def test_unsupported_models_are_refused_with_what_was_found():
+    class Loop(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(5, 3)
+            self.cell = nn.LSTMCell(3, 4)
+
+    with pytest.raises(UnsupportedModel, match=r"cell.*nn\.\*Cell.*adapter"):
+        rm.adapt(Loop())
+    with pytest.raises(UnsupportedModel, match="bidirectional"):
+        rm.adapt(nn.LSTM(3, 4, bidirectional=True))
+    with pytest.raises(UnsupportedModel, match="not a torch.nn.Module"):
+        rm.adapt(object())
+
+
+def test_own_adapter_is_used_as_it_is():
+    torch.manual_seed(2)
+    lm = RecurrentLM("lstm", 11, 6, embedding_size=4)
+    assert rm.adapt(lm) is lm
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_state_gradients_equal_the_project_classes_and_naive_autograd(cell):
+    """Copied weights: the user's torch model through the API and the project's
+    RecurrentLM through the engine give the same G; both match per-unit
+    autograd at one target."""
+    torch.manual_seed(3)
+    lm = RecurrentLM(cell, 13, 6, embedding_size=4)
+    user = WordLanguageModel(cell.upper(), 13, 4, 6, nlayers=1, dropout=0.0)
+    user.encoder.load_state_dict(lm.embedding.state_dict())
+    user.rnn.load_state_dict(lm.rnn.state_dict())
+    state = "c" if cell == "lstm" else "h"
+    ids = torch.randint(0, 13, (40,))
+    df = rm.state_gradients(user, ids, state=state, max_delay=5, streams=2,
+                            normalise=False, burn_in=0, progress=False)  # fmt: skip
+    streams = rm.api.as_streams(ids, streams=2)
+    ref = sg.state_gradient_sums(lm, streams, {"all": torch.ones(20, 2, dtype=bool)},
+                                 state=state, max_delay=5)  # fmt: skip
+    want = sg.svd_summaries(ref.mean())["sigma_1"][0].numpy()
+    np.testing.assert_allclose(df.sigma_1.to_numpy(), want, rtol=1e-10)
+    naive = sg.naive_state_gradients(lm, streams, 12, state=state, max_delay=5)
+    net = rm.adapt(user)
+    one = sg.state_gradient_sums(net, streams[:13, :1],
+                                 {"t": torch.arange(13)[:, None] == 12},
+                                 state=state, max_delay=5)  # fmt: skip
+    torch.testing.assert_close(one.mean()[0], naive)
+
+
+def test_grouping_by_labels_and_normalisation():
+    torch.manual_seed(4)
+    user = WordLanguageModel("LSTM", 10, 4, 6, nlayers=2, dropout=0.0)
+    ids = torch.randint(0, 10, (30,))
+    labels = np.where(ids.numpy() < 5, "low", "high")
+    df = rm.state_gradients(user, ids, labels=labels, state="c0", max_delay=4,
+                            streams=3, progress=False)  # fmt: skip
+    assert set(df.group) == {"all", "low", "high"}
+    n = df.pivot(index="delay", columns="group", values="n")
+    np.testing.assert_allclose(n["low"] + n["high"], n["all"])
+    raw = rm.state_gradients(user, ids, state="c0", max_delay=4, streams=3,
+                             normalise=False, progress=False)  # fmt: skip
+    assert not np.allclose(raw.sigma_1, df[df.group == "all"].sigma_1)
+    with pytest.raises(ValueError, match="labels of shape"):
+        rm.state_gradients(user, ids, labels=labels[:-1], streams=3, progress=False)
+
+
+def test_group_chunks_bound_memory(monkeypatch):
+    from rnnmem_utils.api import measures
+
+    torch.manual_seed(5)
+    user = WordLanguageModel("GRU", 10, 4, 6, nlayers=1, dropout=0.0)
+    ids = torch.randint(0, 10, (48,))
+    assert rm.adapt(user).fast is not None  # one layer: the hand-written tangents
+    labels = ids.numpy() % 4
+    whole = rm.state_gradients(user, ids, labels=labels, state="h", max_delay=3,
+                               streams=2, progress=False)  # fmt: skip
+    # a budget of one group's sums: every group in a pass of its own
+    monkeypatch.setattr(measures, "MEMORY_BUDGET", 3 * 6 * 4 * 8 * 2)
+    chunked = rm.state_gradients(user, ids, labels=labels, state="h", max_delay=3,
+                                 streams=2, progress=False)  # fmt: skip
+    np.testing.assert_allclose(chunked.sigma_1, whole.sigma_1, rtol=1e-12)
+
+
+def test_memory_capacity_of_a_delay_line_is_its_length():
+    """A shift register of N units holds u(t-1..t-N) exactly: MC_k = 1 for
+    k < N... and 0 beyond (the closed form)."""
+    rng = np.random.default_rng(0)
+    u = rng.uniform(-1, 1, 3000)
+    n = 10
+    line = np.stack([np.roll(u, k) for k in range(n)], axis=1)  # x_k(t) = u(t-k)
+    mc = rm.memory_capacity(line, u, max_delay=20, washout=n)
+    np.testing.assert_allclose(mc.mc_k[:n], 1.0, atol=1e-9)
+    assert mc.mc_k[n:].max() < 0.02
+    assert mc.mc_k.sum() == pytest.approx(n, abs=0.2)
+
+
+def test_echo_state_network_capacity_is_below_its_size():
+    u = np.random.default_rng(1).uniform(-1, 1, 4000)
+    x = rm.esn_states(u, units=30, spectral_radius=0.9, seed=0)
+    mc = rm.memory_capacity(x, u, max_delay=60).mc_k.sum()
+    assert 5 < mc <= 30  # Jaeger 2001: MC <= N for i.i.d. input
+
+
+def test_drive_equals_the_fused_layer():
+    torch.manual_seed(6)
+    lstm = nn.LSTM(1, 5)
+    u = np.random.default_rng(2).uniform(-1, 1, 50)
+    out, _ = lstm(torch.as_tensor(u).reshape(-1, 1, 1))
+    np.testing.assert_allclose(rm.drive(lstm, u), out[:, 0].detach().numpy())
+
+
+def test_probe_decodes_a_planted_label():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 600)
+    x = rng.normal(size=(600, 8))
+    x[:, 0] += 3 * y  # the label lives on one axis
+    for kind in ("lda", "logistic"):
+        row = rm.probe(x, y, kind=kind).iloc[0]
+        assert row.accuracy > 0.9 and row.chance < 0.45
+    noise = rm.probe(rng.normal(size=(600, 8)), y).iloc[0]
+    assert noise.accuracy < 0.5
+    with pytest.raises(ValueError, match="options are"):
+        rm.probe(x, y, kind="svm")
+
+
+def test_fast_path_equals_the_generic_jvp_path():
+    torch.manual_seed(7)
+    user = WordLanguageModel("LSTM", 9, 4, 5, nlayers=1, dropout=0.0)
+    ids = rm.api.as_streams(torch.randint(0, 9, (24,)), streams=2)
+    groups = {"all": torch.ones(ids.shape, dtype=torch.bool)}
+    fast = rm.adapt(user)
+    slow = rm.adapt(user)
+    slow.fast = None
+    a, b = (sg.state_gradient_sums(n, ids, groups, state="c", max_delay=4)
+            for n in (fast, slow))  # fmt: skip
+    torch.testing.assert_close(a.sums, b.sums)
