@@ -269,9 +269,70 @@ FOUNDATIONS = {
     },
 }
 
+# ---------------------------------------------------------------------------
+# Lesson: memory analysis of your own RNN (rnnmem_utils.api)
+# ---------------------------------------------------------------------------
+# No published setting: "paper" is the word-language-model example's default
+# size (emsize 200, nhid 200) on all of PTB's training text; default a few
+# minutes on a laptop; smoke seconds.
+_your_rnn_paper = dict(
+    train_tokens=829_589,  # PTB train less the analysed words
+    analysis_tokens=100_000,
+    vocab_size=10_000,
+    embedding_size=200,  # the example's --emsize
+    hidden_size=200,  # the example's --nhid
+    seq_len=35,  # the example's --bptt
+    batch_size=20,  # the example's --batch_size
+    steps=20_000,
+    lr=1e-3,
+    max_delay=50,  # as Verwimp et al.
+    streams=32,
+    frequency_bins=5,
+    probe_words=50,
+    probe_delays=(1, 2, 5, 10),
+    mc_steps=20_000,
+    mc_max_delay=300,
+    seed=0,
+)
+YOUR_RNN = {
+    "paper": _your_rnn_paper,
+    "default": {
+        **_your_rnn_paper,  # ~3 minutes on 2 cores
+        "train_tokens": 200_000,
+        "analysis_tokens": 20_000,
+        "vocab_size": 3_000,
+        "embedding_size": 32,
+        "hidden_size": 64,
+        "steps": 1_500,
+        "lr": 3e-3,
+        "max_delay": 30,
+        "streams": 16,
+        "mc_steps": 6_000,
+        "mc_max_delay": 100,
+    },
+    "smoke": {
+        **_your_rnn_paper,  # seconds: every step runs, claims may fail
+        "train_tokens": 5_000,
+        "analysis_tokens": 1_200,
+        "vocab_size": 200,
+        "embedding_size": 8,
+        "hidden_size": 12,
+        "seq_len": 20,
+        "steps": 20,
+        "max_delay": 6,
+        "streams": 4,
+        "frequency_bins": 3,
+        "probe_words": 20,
+        "probe_delays": (1, 3),
+        "mc_steps": 800,
+        "mc_max_delay": 20,
+    },
+}
+
 PRESETS = {
     "latching": LATCHING,
     "bit_relay": BIT_RELAY,
     "cycles": CYCLES,
     "foundations": FOUNDATIONS,
+    "your_rnn": YOUR_RNN,
 }

@@ -174,6 +174,22 @@ BROKEN_RULES = [
         {"train_tokens": 1019, "batch_size": 20},
         "train_tokens // batch_size >= seq_len + 1",
     ),
+    (
+        "your_rnn",
+        {"train_tokens": 1019, "batch_size": 50},
+        "train_tokens // batch_size >= seq_len + 1",
+    ),
+    (
+        "your_rnn",
+        {"streams": 100},
+        "analysis_tokens // streams > 2 * max_delay",
+    ),
+    ("your_rnn", {"probe_words": 201}, "probe_words <= vocab_size"),
+    (
+        "your_rnn",
+        {"mc_max_delay": 501},
+        "mc_steps >= 100 + mc_max_delay + 200",
+    ),
 ]
 
 
@@ -194,6 +210,10 @@ ACCEPTED_AT_THE_BOUNDARY = [
     ("cycles", {"lda_test_tokens": 11_759}),  # 11_759 + 2 * 40 + 161 = 12_000
     ("cycles", {"lda_test_tokens": 100, "max_delay": 84}),
     ("cycles", {"train_tokens": 1020, "batch_size": 20}),  # 51 rows = seq_len + 1
+    ("your_rnn", {"train_tokens": 1050, "batch_size": 50}),  # 21 = seq_len + 1
+    ("your_rnn", {"streams": 92}),  # 1200 // 92 = 13 > 12
+    ("your_rnn", {"probe_words": 200}),
+    ("your_rnn", {"mc_max_delay": 500}),
 ]
 
 

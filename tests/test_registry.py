@@ -54,6 +54,6 @@ def test_results_type_reads_as_attributes_and_items():
     res = harness.results("x", "smoke", None, table=pd.DataFrame({"a": [1]}), n=3)
     assert res.n == 3 and res["n"] == 3 and "table" in res.tables
     with pytest.raises(AttributeError, match=r"tables: \['table'\], extra: \['n'\]"):
-        res.missing
+        _ = res.missing
     with pytest.raises(KeyError):
         res["missing"]
