@@ -192,18 +192,9 @@ class ClaimSet:
         weaker half of the criterion held). Extra keywords go to ``details``."""
         return self.add(
             Claim(
-                id,
-                statement,
-                published,
-                ours,
-                criterion,
-                verdict_from(bool(passed), bool(partly)),
-                difference,
-                source,
-                details,
-                interval,
-                interval_kind,
-                holds_across_interval,
+                id, statement, published, ours, criterion,
+                verdict_from(bool(passed), bool(partly)), difference, source,
+                details, interval, interval_kind, holds_across_interval,
             )  # fmt: skip
         )
 
