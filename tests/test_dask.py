@@ -93,6 +93,15 @@ def test_jobqueue_script_for_a_preset_without_submitting(capsys):
     assert "GPU" not in pbs and "OMP_NUM_THREADS=4" in pbs
     with pytest.raises(config.ConfigError, match="choose one of slurm, pbs"):
         jobqueue.job_script("lsf", "paper", "tcp://x:1")
+    # the cluster object itself: its scheduler runs here, no job is submitted
+    c = jobqueue.cluster("slurm", "paper", queue="gpu")
+    try:
+        assert "#SBATCH -p gpu" in c.job_script() and c.scheduler_address in (
+            c.job_script()
+        )
+        assert not c.workers, "nothing submitted"
+    finally:
+        c.close()
 
 
 def test_gpu_runs_are_declared_by_the_registry(toy):
@@ -137,7 +146,7 @@ def test_two_notebooks_on_the_cluster_equal_a_local_run_and_share_the_store(
     _add_toy2(toy)
     names = ["toy", "toy2"]
     local = tmp_path / "local"
-    runner.run_many(names, "smoke", results_root=local,
+    runner.run_many(names, "smoke", results_root=local, jobs=2,
                     store_root=tmp_path / "local-store", log=lambda _: None)  # fmt: skip
     log = []
     outcomes = runner.run_many(

@@ -146,9 +146,11 @@ def run_one(
     results_root=None,
     store_root=None,
     notebook_dir=None,
+    scheduler: str | None = None,
 ) -> Outcome:
-    """Run one experiment (and nothing it needs); raise :class:`RunError` if it
-    fails, :class:`Interrupted` if it is stopped."""
+    """Run one experiment (and nothing it needs), on the Dask cluster at
+    ``scheduler`` if given; raise :class:`RunError` if it fails,
+    :class:`Interrupted` if it is stopped."""
     outcomes = run_many(
         [experiment],
         preset,
@@ -159,6 +161,7 @@ def run_one(
         notebook_dir=notebook_dir,
         with_needs=False,
         log=lambda _: None,
+        scheduler=scheduler,
     )
     outcome = outcomes[-1]
     if outcome.status == "failed":
