@@ -116,6 +116,36 @@ def test_gpu_runs_are_declared_by_the_registry(toy):
     assert not registry_needs_gpu(dataclasses.replace(run, preset="smoke"))
 
 
+@pytest.mark.slow
+def test_a_gpu_run_waits_for_a_gpu_worker_and_ctrl_c_cancels_it(cluster, tmp_path):
+    from rnnmem_utils.runner.dask import DaskExecutor
+
+    log = []
+    ex = DaskExecutor(
+        cluster.scheduler_address, gpu=lambda run: True, log=log.append,
+        progress_every_s=0.2,
+    )  # fmt: skip
+    try:
+        run = runner.Run("toy", "paper", {}, str(tmp_path), str(tmp_path),
+                         str(tmp_path), "/no/such.ipynb", "f")  # fmt: skip
+        future = ex.submit(run)
+        key = next(iter(ex._tasks))
+
+        def restrictions(dask_scheduler, key=key):
+            ts = dask_scheduler.tasks.get(key)
+            return ts and (ts.resource_restrictions, ts.state)
+
+        assert wait_for(lambda: cluster.client.run_on_scheduler(restrictions)
+                        == ({"GPU": 1}, "no-worker"), timeout=20)  # fmt: skip
+        assert ex.progress() == {"done": 0, "failed": 0, "running": 0, "waiting": 1}
+        assert wait_for(lambda: any("1 waiting" in line for line in log), 10)
+        assert ex.interrupt() == [run.label]
+        assert future.result(timeout=10).status == "interrupted"
+    finally:
+        ex.shutdown()
+    assert "0 with a GPU" in log[0] and "dashboard http" in log[0]
+
+
 def test_map_units_locally_serial_and_in_a_pool(tmp_path, monkeypatch):
     monkeypatch.delenv(units.SCHEDULER_ENV, raising=False)
     assert units.map_units(operator.neg, [1, 2, 3]) == [-1, -2, -3]

@@ -46,7 +46,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -217,8 +217,11 @@ def probe(address: str, timeout: float = 5.0) -> None:
         finally:
             comm.abort()
 
-    try:
-        reply = asyncio.run(asyncio.wait_for(identity(), timeout))
+    try:  # in a thread of its own: the caller may be in an event loop (Jupyter)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            reply = pool.submit(
+                asyncio.run, asyncio.wait_for(identity(), timeout)
+            ).result()
     except Exception as e:  # noqa: BLE001 -- any failure means: not a scheduler
         why = str(e) or type(e).__name__
         reply = None
