@@ -176,8 +176,9 @@ def test_two_notebooks_on_the_cluster_equal_a_local_run_and_share_the_store(
     _add_toy2(toy)
     names = ["toy", "toy2"]
     local = tmp_path / "local"
-    runner.run_many(names, "smoke", results_root=local, jobs=2,
-                    store_root=tmp_path / "local-store", log=lambda _: None)  # fmt: skip
+    local_store = tmp_path / "local-store"
+    runner.run_many(names, "smoke", results_root=local, store_root=local_store,
+                    jobs=2, log=lambda _: None)  # fmt: skip
     log = []
     outcomes = runner.run_many(
         names, "smoke", scheduler=cluster.scheduler_address, log=log.append

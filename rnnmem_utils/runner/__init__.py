@@ -2,13 +2,13 @@
 
 :func:`run_many` plans the runs (configurations resolved, data verified,
 dependencies ordered, up-to-date results skipped) and hands each
-:class:`~.plan.Run` -- plain data -- to an *executor*. An executor has two
-methods, ``submit(run) -> concurrent.futures.Future[Outcome]`` and
-``interrupt()``; :class:`LocalExecutor` runs each in a worker process on this
-machine, ``jobs`` at a time; :class:`~.dask.DaskExecutor` (``scheduler=ADDRESS``)
-runs each as a task on a Dask cluster. Ctrl-C (SIGINT) or SIGTERM stops every worker and
-its kernel within seconds, says what was stopped, publishes nothing and makes
-the command exit 130.
+:class:`~.plan.Run` -- plain data -- to an *executor*. An executor has three
+methods, ``submit(run) -> concurrent.futures.Future[Outcome]``, ``interrupt()``
+and ``shutdown()``; :class:`LocalExecutor` runs each in a worker process on
+this machine, ``jobs`` at a time; :class:`~.dask.DaskExecutor`
+(``scheduler=ADDRESS``) runs each as a task on a Dask cluster. Ctrl-C (SIGINT)
+or SIGTERM stops every worker and its kernel within seconds, says what was
+stopped, publishes nothing and makes the command exit 130.
 """
 
 from __future__ import annotations

@@ -10,7 +10,10 @@ where the run was launched:
 - locally, in a process pool of ``jobs`` processes, or one after the other
   (``jobs=1``, the default: a local run already uses its cores).
 
-``fn`` and the items must be picklable (a module-level function, plain data);
+A notebook's task holds its worker's thread while the notebook runs, so the
+units of a notebook launched from the kernel run on other workers' threads
+(inside a Dask task the calling task lends its own thread). ``fn`` and the
+items must be picklable (a module-level function, plain data);
 units that are expensive should themselves go through ``store.cached`` so a
 retried or rerun unit is reused. With ``out_dir``, where each unit ran is
 appended to ``out_dir/where.json``, which the run record copies (see
