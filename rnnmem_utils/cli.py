@@ -2,8 +2,10 @@
 
     rnnmem list [--preset P] [--params NAME]
     rnnmem run [NAME ...] --preset P [-p key=value ...] [--jobs N] [--force]
+               [--scheduler ADDRESS]
     rnnmem report [--preset P]
     rnnmem store list | prune [--dry-run]
+    rnnmem cluster script --system slurm|pbs --preset P --scheduler ADDRESS
 
 Every request is validated (experiment names, preset, overrides: names, types,
 ranges and cross-field rules; the data files) before any notebook starts.
@@ -52,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--force", action="store_true", help="rerun even if results are up to date"
     )
+    run.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run each notebook as a task on the Dask cluster at ADDRESS "
+        "(tcp://HOST:8786; --jobs is then the scheduler's business)",
+    )
 
     rep = sub.add_parser("report", help="build results/<preset>/REPORT.md and .html")
     rep.add_argument("--preset", default="default", choices=config.PRESET_NAMES)
@@ -63,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
         "prune", help="remove entries no published result or current code reaches"
     )
     prune.add_argument("--dry-run", action="store_true", help="only list them")
+    from .runner import jobqueue
+
+    jobqueue.add_parser(sub)
     return p
 
 
@@ -109,7 +120,12 @@ def _cmd_run(args) -> int:
     _stop_on_signals()
     t0 = time.perf_counter()
     outcomes = runner.run_many(
-        names, args.preset, overrides, jobs=args.jobs, force=args.force
+        names,
+        args.preset,
+        overrides,
+        jobs=args.jobs,
+        force=args.force,
+        scheduler=args.scheduler,
     )
     failed = [o for o in outcomes if o.status == "failed"]
     print(
@@ -190,6 +206,12 @@ def _store_users() -> dict[str, list[str]]:
     return users
 
 
+def _cmd_cluster(args) -> int:
+    from .runner import jobqueue
+
+    return jobqueue.command(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .data.corpora import DataError
@@ -199,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": _cmd_run,
         "report": _cmd_report,
         "store": _cmd_store,
+        "cluster": _cmd_cluster,
     }
     try:
         return commands[args.command](args)

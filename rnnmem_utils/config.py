@@ -450,6 +450,8 @@ class Experiment:
     needs: tuple[str, ...] = ()  # experiments whose results this one reads
     # "module:function" of the entry point (see rnnmem_utils.experiments.harness)
     entry: str = ""
+    # presets at which a run needs a GPU: on Dask it asks for the resource GPU=1
+    gpu: tuple[str, ...] = ()
 
 
 EXPERIMENTS: dict[str, Experiment] = {

@@ -2,12 +2,13 @@
 
 :func:`run_many` plans the runs (configurations resolved, data verified,
 dependencies ordered, up-to-date results skipped) and hands each
-:class:`~.plan.Run` -- plain data -- to an *executor*. An executor has two
-methods, ``submit(run) -> concurrent.futures.Future[Outcome]`` and
-``interrupt()``; :class:`LocalExecutor` runs each in a worker process on this
-machine, ``jobs`` at a time. Ctrl-C (SIGINT) or SIGTERM stops every worker and
-its kernel within seconds, says what was stopped, publishes nothing and makes
-the command exit 130.
+:class:`~.plan.Run` -- plain data -- to an *executor*. An executor has three
+methods, ``submit(run) -> concurrent.futures.Future[Outcome]``, ``interrupt()``
+and ``shutdown()``; :class:`LocalExecutor` runs each in a worker process on
+this machine, ``jobs`` at a time; :class:`~.dask.DaskExecutor`
+(``scheduler=ADDRESS``) runs each as a task on a Dask cluster. Ctrl-C (SIGINT)
+or SIGTERM stops every worker and its kernel within seconds, says what was
+stopped, publishes nothing and makes the command exit 130.
 """
 
 from __future__ import annotations
@@ -145,9 +146,11 @@ def run_one(
     results_root=None,
     store_root=None,
     notebook_dir=None,
+    scheduler: str | None = None,
 ) -> Outcome:
-    """Run one experiment (and nothing it needs); raise :class:`RunError` if it
-    fails, :class:`Interrupted` if it is stopped."""
+    """Run one experiment (and nothing it needs), on the Dask cluster at
+    ``scheduler`` if given; raise :class:`RunError` if it fails,
+    :class:`Interrupted` if it is stopped."""
     outcomes = run_many(
         [experiment],
         preset,
@@ -158,6 +161,7 @@ def run_one(
         notebook_dir=notebook_dir,
         with_needs=False,
         log=lambda _: None,
+        scheduler=scheduler,
     )
     outcome = outcomes[-1]
     if outcome.status == "failed":
@@ -180,34 +184,42 @@ def run_many(
     notebook_dir=None,
     with_needs: bool = True,
     log: Callable[[str], None] = print,
+    scheduler: str | None = None,
 ) -> list[Outcome]:
     """Plan ``experiments`` (and what they need) and execute what is not up to
-    date, ``jobs`` at a time, dependencies first.
+    date, ``jobs`` at a time, dependencies first; with ``scheduler`` (a Dask
+    scheduler's address) each as a task on that cluster, all at once.
 
     A run whose dependency failed is not started. On Ctrl-C every worker is
     stopped and :class:`Interrupted` is raised after the outcomes are logged.
     """
     names = list(dict.fromkeys(experiments))
-    tasks = plan(
-        names,
-        preset,
-        overrides,
-        force=force,
-        results_root=results_root,
-        store_root=store_root,
-        notebook_dir=notebook_dir,
-        with_needs=with_needs,
-    )
-    if jobs > 1:  # share the cores between the kernels instead of oversubscribing
-        threads = str(max(1, (os.cpu_count() or 1) // jobs))
-        env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-        tasks = [Task(_with_env(t.run, env), t.state, t.reason) for t in tasks]
     own = executor is None
-    executor = executor or LocalExecutor(jobs, progress_bar=jobs == 1)
+    if own and scheduler:  # connect first: an address that does not answer is
+        from .dask import DaskExecutor  # refused before any planning work
+
+        executor = DaskExecutor(scheduler, log=log)
     try:
+        tasks = plan(
+            names,
+            preset,
+            overrides,
+            force=force,
+            results_root=results_root,
+            store_root=store_root,
+            notebook_dir=notebook_dir,
+            with_needs=with_needs,
+        )
+        if scheduler:  # the scheduler places the tasks; workers have their cores
+            jobs = len(tasks)
+        elif jobs > 1:  # share the cores between the kernels, not oversubscribe
+            threads = str(max(1, (os.cpu_count() or 1) // jobs))
+            env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+            tasks = [Task(_with_env(t.run, env), t.state, t.reason) for t in tasks]
+        executor = executor or LocalExecutor(jobs, progress_bar=jobs == 1)
         return _schedule(tasks, executor, max(1, jobs), log)
     finally:
-        if own:
+        if own and executor is not None:
             executor.shutdown()
 
 

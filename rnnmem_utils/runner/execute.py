@@ -39,6 +39,7 @@ from pathlib import Path
 
 from .. import io
 from .plan import CLAIMS, RECORD, Run, is_complete
+from .units import where
 
 _VERSIONS = ("torch", "numpy", "pandas", "scipy", "scikit-learn", "matplotlib",
              "papermill", "nbclient", "ipykernel")  # fmt: skip
@@ -205,6 +206,7 @@ def _write_record(run: Run, started, elapsed: float, nb_name: str) -> None:
             "elapsed_s": round(elapsed, 1),
             "python": sys.version.split()[0],
             "machine": machine(),
+            "where": where(run.staging),  # the Dask worker, the units' places
             "versions": versions(),
         },
     )
