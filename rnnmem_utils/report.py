@@ -20,10 +20,12 @@ shown as unreadable, with its path and the reason, never as a traceback.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
+import re
 import sys
 import urllib.parse
 from dataclasses import dataclass, field
@@ -554,13 +556,39 @@ def publish_lessons(preset: str, secs: list[Section]) -> list[Path]:
         except Exception as e:  # nbformat and nbconvert raise many types
             s.problems.append(f"lesson not rendered: {_shown(nb)} ({_reason(e)})")
             continue
-        written.append(_write(out / _lesson_name(s), page))
+        page, css = shared_style(page)
+        written += [
+            _write(out / css_name(css), css),
+            _write(out / _lesson_name(s), page),
+        ]
         s.lesson = f"{LESSONS}/{urllib.parse.quote(_lesson_name(s))}"
     if out.is_dir():
-        for old in out.glob("*.html"):
+        for old in [*out.glob("*.html"), *out.glob("*.css")]:
             if old not in written:
                 old.unlink()
     return written
+
+
+_HEAD_STYLE = re.compile(r"<style[^>]*>.*?</style>\s*", re.S)
+
+
+def css_name(css: str) -> str:
+    """``lesson-<hash>.css``: pages rendered alike share one file; a changed
+    theme gets a file of its own, so a page never links to another's style."""
+    return f"lesson-{hashlib.sha256(css.encode()).hexdigest()[:10]}.css"
+
+
+def shared_style(page: str) -> tuple[str, str]:
+    """Move the ``<style>`` blocks of the page's head (nbconvert's theme, some
+    250 kB, the same in every lesson) to one stylesheet the lessons share;
+    styles inside the body (a table's own) stay where they are."""
+    head, sep, body = page.partition("</head>")
+    css = "\n".join(
+        m.group(0).split(">", 1)[1].rsplit("</style>", 1)[0]
+        for m in _HEAD_STYLE.finditer(head)
+    )
+    link = f'<link rel="stylesheet" href="{css_name(css)}">\n'
+    return _HEAD_STYLE.sub("", head) + link + sep + body, css
 
 
 def _reason(e: Exception) -> str:

@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 import pytest
 from report_tree import BENGIO, LONG, PRESET, make_tree
 
+import rnnmem_utils as rm
 from rnnmem_utils import cli, io, report
 
 
@@ -56,13 +57,9 @@ def test_fmt_scalars():
 
 def test_sections_follow_the_registry_then_variants_and_skip_dot_dirs(tree):
     secs = report.sections(PRESET)
-    assert [s.directory.name for s in secs] == [
-        "foundations",
-        "latching",
-        "latching@cells=gru,repeats=30",
-        "bit_relay",
-        "cycles",
-    ]
+    names = list(rm.config.EXPERIMENTS)  # registry order, a variant after its base
+    names.insert(names.index("latching") + 1, "latching@cells=gru,repeats=30")
+    assert [s.directory.name for s in secs] == names
     assert [s.variant for s in secs][2] == "cells=gru,repeats=30"
     assert not secs[3].found, "bit_relay has only hidden partial runs"
 
@@ -81,7 +78,7 @@ def test_summary_has_one_row_per_section_and_hidden_runs_never_count(built):
     _, md, html = built
     summary = md.split("\n## ")[0]
     rows = [line for line in summary.splitlines() if line.startswith("| ")]
-    assert len(rows) == 2 + 5  # head, separator, every section
+    assert len(rows) == 2 + len(rm.config.EXPERIMENTS) + 1  # head, rule, each, variant
     assert rows[0].startswith("| experiment | reproduced | partly")
     assert (
         "| E1 Information latching @ cells=gru,repeats=30 | 1 | 0 | 0 | 0 | 0 |" in md
@@ -231,13 +228,9 @@ def test_html_summary_has_every_section_and_no_separator_row(built):
     parser = _Tables()
     parser.feed(html)
     titles = [r[0] for r in parser.rows[1:]]
-    assert titles == [
-        "Foundations: how RNNs remember and forget",
-        "E1 Information latching",
-        "E1 Information latching @ cells=gru,repeats=30",
-        "E2 Bit relay",
-        "E3 Synthetic cycles",
-    ]
+    want = [e.title for e in rm.config.EXPERIMENTS.values()]
+    want.insert(2, "E1 Information latching @ cells=gru,repeats=30")
+    assert titles == want
     assert not any(set(c) <= set("-: ") for r in parser.rows for c in r)
 
 
@@ -287,7 +280,7 @@ def test_a_lesson_of_a_variant_has_its_own_page_and_stale_ones_go(built):
     )
     (tree / "latching" / "01_information_latching.ipynb").unlink()
     md, _ = report.build(PRESET)
-    pages = sorted(p.name for p in (tree / "lessons").iterdir())
+    pages = sorted(p.name for p in (tree / "lessons").glob("*.html"))
     assert pages == ["01_information_latching@cells=gru,repeats=30.html"]
     assert "lessons/01_information_latching%40cells%3Dgru%2Crepeats%3D30.html" in (
         md.read_text()
@@ -333,3 +326,12 @@ def test_a_lesson_from_a_real_papermill_run_shows_no_machine_path(toy, tmp_path)
     assert "dataframe" in page, "the run's outputs are in the lesson"
     for machine in ("/work/", "/home/", str(tmp_path), "injected-parameters"):
         assert machine not in page, machine
+
+
+def test_lessons_share_one_stylesheet_and_keep_body_styles():
+    head = '<html><head><style type="text/css">a{color:red}</style>\n<title>t</title>'
+    body = "<style scoped>td{x:1}</style><p>hi</p></body></html>"
+    page, css = report.shared_style(head + "</head><body>" + body)
+    assert css == "a{color:red}" and "color:red" not in page
+    assert f'<link rel="stylesheet" href="{report.css_name(css)}">' in page
+    assert body in page, "a table's own style stays in the body"
