@@ -72,7 +72,7 @@ def test_batch_first_one_hot_stack_of_two_modules():
     torch.manual_seed(1)
     model = BatchFirstStack(7, 5).eval()
     net = rm.adapt(model)
-    assert net.batch_first and net.embedding is None
+    assert net.data_batch_first and net.embedding is None
     assert net.state_names == ("h0", "h1", "c1")
     ids = torch.randint(0, 7, (2, 6))  # (B, T)
     mine = net.logits(rm.api.as_streams(ids, batch_first=True))

@@ -59,7 +59,7 @@ class StackAdapter(nn.Module):
     cell library with weights copied from the user's modules."""
 
     def __init__(self, layers, embedding=None, input_size=None, decoder=None,
-                 batch_first=False):  # fmt: skip
+                 data_batch_first=False):  # fmt: skip
         super().__init__()
         if not layers:
             raise UnsupportedModel("no recurrent layer given")
@@ -68,7 +68,9 @@ class StackAdapter(nn.Module):
         self.embedding = embedding
         self.input_size = input_size or self.layers[0].input_size
         self.decoder = decoder
-        self.batch_first = batch_first
+        # the user's data layout ((B, T) when their layer is batch_first); the
+        # adapter itself is time-major, as torch.nn.RNN without batch_first
+        self.data_batch_first = data_batch_first
         self.fast = None  # a one-layer model's RecurrentLM twin (its tangents)
         names = []
         for i, layer in enumerate(self.layers):
@@ -134,6 +136,12 @@ class StackAdapter(nn.Module):
             for n, v in zip(self.state_names, s, strict=True):
                 out[n].append(v)
         return {n: torch.stack(v) for n, v in out.items()}
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last layer's hidden states ``(T, B, H)`` from embedded inputs
+        ``(T, B, E)``, differentiable (connectivity reads it with the decoder)."""
+        h, _ = cells.run_layers(self._cells, x)
+        return h
 
     @torch.no_grad()
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:

@@ -91,7 +91,7 @@ def state_gradients(
     full history. Memory stays bounded on long texts: the engine streams
     through time, and groups are summed in chunks (:data:`MEMORY_BUDGET`)."""
     net = adapt(model)
-    bf = getattr(net, "batch_first", False) if batch_first is None else batch_first
+    bf = getattr(net, "data_batch_first", False) if batch_first is None else batch_first
     ids = as_streams(tokens, streams=streams, batch_first=bf)
     lab = (
         None if labels is None else as_streams(labels, streams=streams, batch_first=bf)
@@ -149,7 +149,7 @@ def _tidy(sums, chol) -> pd.DataFrame:
 def states(model, tokens, *, streams: int = 16, batch_first: bool | None = None):
     """Every state of every layer: ``{name: (T, B, H)}`` as numpy arrays."""
     net = adapt(model)
-    bf = getattr(net, "batch_first", False) if batch_first is None else batch_first
+    bf = getattr(net, "data_batch_first", False) if batch_first is None else batch_first
     ids = as_streams(tokens, streams=streams, batch_first=bf)
     return {k: v.numpy() for k, v in net.states(ids).items()}
 
