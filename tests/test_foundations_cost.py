@@ -57,7 +57,7 @@ def test_window_flops_linear_in_k_and_sequence_total_barely_changes():
     cut = 2 * 5 * 4 * 8 * 8  # one recurrent product into each window's start
     full = bptt.sequence_flops(model, 20, 20, 5)
     for k in (1, 2, 4, 5, 7, 20):
-        n_windows = len(bptt.chunks(20, k))
+        n_windows = len(bptt.windows(20, k))
         assert bptt.sequence_flops(model, 20, k, 5) == full - (n_windows - 1) * cut
 
 
@@ -79,7 +79,7 @@ def test_tbptt_sequence_steps_once_per_window_from_detached_state():
     assert len(steps) == len(losses) == 3
     # the same by hand: each window from the previous final state, cut; SGD step
     state, ref_opt = None, torch.optim.SGD(ref.parameters(), lr=0.1)
-    for sl in bptt.chunks(12, 4):
+    for sl in bptt.windows(12, 4):
         ref_opt.zero_grad()
         logits, state = ref(x[sl], hb.detach_state(state))
         valid = y[sl] != chars.IGNORE

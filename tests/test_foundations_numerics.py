@@ -162,14 +162,14 @@ def test_full_bptt_update_equals_plain_backward():
     assert not torch.allclose(model.rnn.weight_hh_l0.grad, ref[1])
 
 
-def test_chunk_memory_grows_linearly():
+def test_window_memory_grows_linearly():
     torch.manual_seed(0)
     model = hb.TokenRNN("lstm", 4, 8, 4)
     x, y = (
         torch.from_numpy(a)
         for a in chars.delayed_recall(40, 4, 2, 4, np.random.default_rng(0))
     )
-    m = [bptt.chunk_memory(model, x, y, k) for k in (5, 10, 20, 40)]
+    m = [bptt.window_memory(model, x, y, k) for k in (5, 10, 20, 40)]
     steps = np.diff(m)
     assert (steps > 0).all()
     np.testing.assert_allclose(steps / np.array([5, 10, 20]), steps[-1] / 20, rtol=0.15)

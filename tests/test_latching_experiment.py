@@ -44,7 +44,7 @@ def test_run_latching_resumes_from_chunks(tmp_path, monkeypatch):
     def fail(*a, **k):
         raise AssertionError("a stored chunk was recomputed")
 
-    for name in ("train_chunk", "_bengio", "_inits", "search_tuned"):
+    for name in ("train_part", "_bengio", "_inits", "search_tuned"):
         monkeypatch.setattr(ex, name, fail)
     again = ex.run(cfg, tmp_path, preset="smoke", progress=False)
     assert np.allclose(first["runs"].val_acc, again["runs"].val_acc)

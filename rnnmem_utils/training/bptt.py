@@ -30,24 +30,24 @@ from ..data.chars import IGNORE
 from ..models.handbuilt import detach_state
 
 
-def chunks(T: int, truncation: int) -> list[slice]:
+def windows(T: int, truncation: int) -> list[slice]:
     """``[0, T)`` cut into consecutive slices of at most ``truncation`` steps."""
     return [slice(s, min(s + truncation, T)) for s in range(0, T, truncation)]
 
 
 def truncated_forward(step_fn: Callable, x: torch.Tensor, truncation: int, state=None):
-    """Run ``step_fn(x_chunk, state) -> (out, state)`` chunk by chunk, detaching the
-    state between chunks, so no gradient crosses a chunk boundary. Returns the
+    """Run ``step_fn(x_window, state) -> (out, state)`` window by window, detaching the
+    state between windows, so no gradient crosses a window boundary. Returns the
     concatenated outputs ``(T, ...)`` (for measuring gradient reach)."""
     outs = []
-    for sl in chunks(x.shape[0], truncation):
+    for sl in windows(x.shape[0], truncation):
         out, state = step_fn(x[sl], detach_state(state))
         outs.append(out)
     return torch.cat(outs)
 
 
-def _chunk_loss(logits: torch.Tensor, y: torch.Tensor, n_valid: int) -> torch.Tensor:
-    # Sum over the chunk divided by the whole batch's valid count: the chunks'
+def _window_loss(logits: torch.Tensor, y: torch.Tensor, n_valid: int) -> torch.Tensor:
+    # Sum over the window divided by the whole batch's valid count: the windows'
     # losses then add up to the batch's mean loss.
     return (
         F.cross_entropy(
@@ -74,9 +74,9 @@ def tbptt_update(
     optimizer.zero_grad(set_to_none=True)
     n_valid = max(int((y != IGNORE).sum()), 1)
     total = 0.0
-    for sl in chunks(x.shape[0], truncation):
+    for sl in windows(x.shape[0], truncation):
         logits, state = model(x[sl], detach_state(state))  # (k, B, n_out)
-        loss = _chunk_loss(logits, y[sl], n_valid)
+        loss = _window_loss(logits, y[sl], n_valid)
         if loss.requires_grad:
             loss.backward()
         total += float(loss.detach())
@@ -103,7 +103,7 @@ def window_step(
     n_valid = int((y != IGNORE).sum())
     if n_valid == 0:
         return float("nan"), detach_state(state)
-    loss = _chunk_loss(logits, y, n_valid)
+    loss = _window_loss(logits, y, n_valid)
     loss.backward()
     if clip_norm is not None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
@@ -118,7 +118,7 @@ def tbptt_sequence(
     :func:`window_step` per window of ``truncation`` steps, the state passed on.
     Returns ``(losses, state)``, one loss per window."""
     losses = []
-    for sl in chunks(x.shape[0], truncation):
+    for sl in windows(x.shape[0], truncation):
         loss, state = window_step(model, optimizer, x[sl], y[sl], state)
         losses.append(loss)
     return losses, state
@@ -156,7 +156,7 @@ def sequence_flops(model, seq_len: int, truncation: int, batch_size: int) -> int
     It barely depends on ``truncation``: only the cut products differ."""
     return sum(
         window_flops(model, sl.stop - sl.start, batch_size)["total"]
-        for sl in chunks(seq_len, truncation)
+        for sl in windows(seq_len, truncation)
     )
 
 
@@ -242,16 +242,16 @@ def saved_bytes(fn: Callable) -> int:
     return sum(seen.values())
 
 
-def chunk_memory(model, x: torch.Tensor, y: torch.Tensor, truncation: int) -> int:
-    """Activation bytes held at once by truncated BPTT: those of one chunk's graph
-    (the first chunk; all chunks but a shorter last one are alike)."""
-    sl = chunks(x.shape[0], truncation)[0]
+def window_memory(model, x: torch.Tensor, y: torch.Tensor, truncation: int) -> int:
+    """Activation bytes held at once by truncated BPTT: those of one window's graph
+    (the first window; all windows but a shorter last one are alike)."""
+    sl = windows(x.shape[0], truncation)[0]
     n_valid = max(int((y != IGNORE).sum()), 1)
 
     def run(collect_params):
         collect_params(model.parameters())
         logits, _ = model(x[sl])
-        return _chunk_loss(logits, y[sl], n_valid)
+        return _window_loss(logits, y[sl], n_valid)
 
     return saved_bytes(run)
 

@@ -101,13 +101,15 @@ def _batch(x_all, y_all, data_index, rows):
 
 
 @torch.no_grad()
-def evaluate(params, spec, x_all, y_all, data_index, last, chunk: int = 128):
+def evaluate(params, spec, x_all, y_all, data_index, last, eval_batch: int = 128):
     """Accuracy (R,) and mean loss (R,) of each model on its own data set."""
     n = y_all.shape[1]
     loss = torch.zeros(len(data_index), dtype=torch.float64)
     correct = torch.zeros(len(data_index), dtype=torch.long)
-    for start in range(0, n, chunk):
-        rows = torch.arange(start, min(n, start + chunk)).expand(len(data_index), -1)
+    for start in range(0, n, eval_batch):
+        rows = torch.arange(start, min(n, start + eval_batch)).expand(
+            len(data_index), -1
+        )
         x, y = _batch(x_all, y_all, data_index, rows)
         mean, hits = model_loss(params, spec, x[: int(last.max()) + 1], y, last)
         loss += mean.double() * rows.shape[1]

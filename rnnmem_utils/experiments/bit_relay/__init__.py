@@ -2,7 +2,7 @@
 element the same as the sign of the middle one?
 
 ``run(cfg, out_dir, needs={"latching": dir})`` trains the bit-relay grid (8 units)
-per cell form in ``cfg.styles`` through E1's vectorised :func:`train_chunk`, and
+per cell form in ``cfg.styles`` through E1's vectorised :func:`train_part`, and
 the Keras 2018 GRU alone at ``gru_long_lengths`` (part ``relay_long``). E1's
 published result (``needs["latching"]``) decides the task-specific claim.
 """
@@ -17,7 +17,7 @@ import pandas as pd
 from ... import io
 from ...training.multiseed import TrainSpec
 from ..harness import Results, results
-from ..latching import _chunk, summarise, train_chunk
+from ..latching import _unit, summarise, train_part
 from . import claims as bc
 
 RELAY_PARTS = {"keras2018": "relay", "torch": "relay_torch"}
@@ -32,13 +32,13 @@ def run(
     E1's published result; default ``results/<preset>/latching``)."""
     out_dir = Path(out_dir)
     frames = [
-        _relay_chunk(cfg, out_dir, cell, style, progress)
+        _relay_part(cfg, out_dir, cell, style, progress)
         for style in cfg.styles
         for cell in cfg.cells
     ]
     long = [L for L in cfg.gru_long_lengths if L not in cfg.lengths]
     if long and "gru" in cfg.cells and "keras2018" in cfg.styles:
-        frames.append(_relay_chunk(cfg, out_dir, "gru", "keras2018", progress, long))
+        frames.append(_relay_part(cfg, out_dir, "gru", "keras2018", progress, long))
     runs = pd.concat(frames, ignore_index=True)
     summary = summarise(runs, cfg.success_threshold)
     io.write_csv(out_dir / "runs.csv", runs)
@@ -55,7 +55,7 @@ def run(
     )
 
 
-def _relay_chunk(cfg, out_dir, cell, style, progress, long=None) -> pd.DataFrame:
+def _relay_part(cfg, out_dir, cell, style, progress, long=None) -> pd.DataFrame:
     """One (style, cell) of the relay grid; with ``long`` lengths, the part
     ``relay_long`` at those lengths instead (same data seeds, own part)."""
     eps = 1e-7 if style == "keras2018" else 1e-8  # each library's Adam default
@@ -63,7 +63,7 @@ def _relay_chunk(cfg, out_dir, cell, style, progress, long=None) -> pd.DataFrame
         cell, style, cfg.hidden_size, cfg.epochs, cfg.batch_size, cfg.lr, eps=eps
     )
     compute = functools.partial(
-        train_chunk,
+        train_part,
         cfg,
         task="bit_relay",
         part="relay_long" if long else RELAY_PARTS[style],
@@ -75,4 +75,4 @@ def _relay_chunk(cfg, out_dir, cell, style, progress, long=None) -> pd.DataFrame
         progress=progress,
     )
     name = f"relay_{'long_' if long else ''}{style}_{cell}"
-    return _chunk(out_dir, name, cfg, compute)
+    return _unit(out_dir, name, cfg, compute)

@@ -152,7 +152,7 @@ def part_truncation(cfg) -> dict:
                 "accuracy": bptt.accuracy(model, x_test, y_test),
                 "sequence_accuracies": [round(float(a), 4) for a in per_seq],
                 "chance": 1 / K,
-                "activation_bytes": bptt.chunk_memory(
+                "activation_bytes": bptt.window_memory(
                     model, x_test[:, : cfg.batch_size], y_test[:, : cfg.batch_size], k
                 ),
                 "max_reach": int(max(reach)),

@@ -1,7 +1,7 @@
 """E1 information latching (seed 002; Bengio et al. 1994).
 
 ``run(cfg, out_dir)`` runs, each part vectorised over all its repeats
-and lengths (:mod:`rnnmem_utils.training.multiseed`) and stored as one chunk
+and lengths (:mod:`rnnmem_utils.training.multiseed`) and stored as one unit
 per (part, cell, style) in the store (:func:`rnnmem_utils.store.cached`), so
 an interrupted run resumes where it stopped:
 
@@ -19,7 +19,7 @@ an interrupted run resumes where it stopped:
 - the loss landscape of Pascanu et al. 2013, Fig. 6.
 
 E2 (the bit relay, :mod:`rnnmem_utils.experiments.bit_relay`) trains through
-this module's :func:`train_chunk`.
+this module's :func:`train_part`.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def data_seed(base: int, task: str, seq_len: int, variant: str = "") -> int:
     )
 
 
-def train_chunk(
+def train_part(
     cfg,
     *,
     task,
@@ -114,15 +114,15 @@ def train_chunk(
     )
 
 
-def _chunk(out_dir, name, cfg, compute) -> pd.DataFrame:
+def _unit(out_dir, name, cfg, compute) -> pd.DataFrame:
     """A unit of work kept in the store (see :func:`rnnmem_utils.store.cached`):
-    keyed by the whole configuration (a chunk reads many of its fields) and
-    the code that trains it, so a killed run resumes from its finished chunks
+    keyed by the whole configuration (a unit reads many of its fields) and
+    the code that trains it, so a killed run resumes from its finished units
     and a prose or plotting edit retrains nothing."""
     return store.cached(out_dir, f"latching/{name}", cfg, compute, code=_CODE)
 
 
-# The modules a chunk's numbers depend on (claims and plotting are not among them).
+# The modules a unit's numbers depend on (claims and plotting are not among them).
 _CODE = (
     "rnnmem_utils.experiments.latching",
     "rnnmem_utils.training.multiseed",
@@ -203,12 +203,12 @@ def run(
         for cell in cfg.cells:
             spec = TrainSpec(cell, style, **kw)
             frames.append(
-                _chunk(
+                _unit(
                     out_dir,
                     f"{part}_{style}_{cell}",
                     cfg,
                     functools.partial(
-                        train_chunk,
+                        train_part,
                         cfg,
                         task="latching",
                         part=part,
@@ -225,12 +225,12 @@ def run(
     search, tuned = _tuned_parts(cfg, out_dir, progress)
     frames += tuned
     frames.append(
-        _chunk(
+        _unit(
             out_dir, "bengio_torch_srnn", cfg, functools.partial(_bengio, cfg, progress)
         )
     )
     frames.append(
-        _chunk(out_dir, "init_srnn", cfg, functools.partial(_inits, cfg, progress))
+        _unit(out_dir, "init_srnn", cfg, functools.partial(_inits, cfg, progress))
     )
     runs = pd.concat(frames, ignore_index=True)
     summary = summarise(runs, cfg.success_threshold)
@@ -265,7 +265,7 @@ def _tuned_parts(cfg, out_dir, progress):
     search table and the tuned runs (one frame per cell)."""
     tables, frames = [], []
     for cell in cfg.cells:
-        table = _chunk(
+        table = _unit(
             out_dir,
             f"search_keras2018_{cell}",
             cfg,
@@ -274,7 +274,7 @@ def _tuned_parts(cfg, out_dir, progress):
         lr, batch_size, epochs = best_setting(table)
         spec = TrainSpec(cell, "keras2018", cfg.hidden_size, epochs, batch_size, lr)
         compute = functools.partial(
-            train_chunk,
+            train_part,
             cfg,
             task="latching",
             part="tuned",
@@ -285,7 +285,7 @@ def _tuned_parts(cfg, out_dir, progress):
             spec=spec,
             progress=progress,
         )
-        df = _chunk(out_dir, f"tuned_keras2018_{cell}", cfg, compute)
+        df = _unit(out_dir, f"tuned_keras2018_{cell}", cfg, compute)
         frames.append(df.assign(lr=lr, batch_size=batch_size, epochs=epochs))
         tables.append(table)
     return pd.concat(tables, ignore_index=True), frames
@@ -384,7 +384,7 @@ def _bengio_spec(cfg, style: str = "torch") -> TrainSpec:
 def _bengio(cfg, progress) -> pd.DataFrame:
     """Bengio 1994's task (his: one tanh unit, targets +-0.8, no noise on the
     first element) trained with Adam from PyTorch's init U(-1, 1) (ours)."""
-    return train_chunk(
+    return train_part(
         cfg,
         task="latching",
         part="bengio",
