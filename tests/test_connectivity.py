@@ -16,13 +16,14 @@ V_IN, D, H, V = 7, 5, 6, 9
 class CharModel(nn.Module):
     """Embedding -> fused torch.nn GRU/LSTM (2 layers) -> linear decoder."""
 
-    def __init__(self, kind="gru", layers=2, seed=0):
+    def __init__(self, kind="gru", layers=2, seed=0, sizes=(V_IN, D, H, V)):
         super().__init__()
         torch.manual_seed(seed)
-        self.embedding = nn.Embedding(V_IN, D)
+        v_in, d, h, v = sizes
+        self.embedding = nn.Embedding(v_in, d)
         rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[kind]
-        self.rnn = rnn(D, H, num_layers=layers)
-        self.decoder = nn.Linear(H, V)
+        self.rnn = rnn(d, h, num_layers=layers)
+        self.decoder = nn.Linear(h, v)
         self.double()
 
     def features(self, x):
