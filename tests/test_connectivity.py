@@ -97,11 +97,18 @@ def test_batched_equals_per_position_and_onehot(name):
             model, tokens, targets, norm=norm, normalise=False
         )
         np.testing.assert_allclose(naive, ref, rtol=1e-10, atol=1e-14)
-        for chunk in (1, 4, 64):
-            fast = conn.connectivity(
-                model, tokens, targets, norm=norm, normalise=False, chunk=chunk
-            )
-            np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-14)
+        for method in conn.METHODS:
+            for chunk in (1, 4, 64):
+                fast = conn.connectivity(
+                    model,
+                    tokens,
+                    targets,
+                    norm=norm,
+                    normalise=False,
+                    chunk=chunk,
+                    method=method,
+                )
+                np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-14)
 
 
 def test_finite_differences_of_the_onehot_input():
@@ -168,6 +175,8 @@ def test_bad_input_is_refused_with_a_reason():
     tokens, targets = sequence(T=5)
     with pytest.raises(ValueError, match="options are"):
         conn.connectivity(model, tokens, targets, norm="l1")
+    with pytest.raises(ValueError, match="options are"):
+        conn.connectivity(model, tokens, targets, method="loop")
     with pytest.raises(ValueError, match=r"\(T,\)"):
         conn.connectivity(model, tokens, targets[:3])
     with pytest.raises(ValueError, match="empty"):
