@@ -141,6 +141,8 @@ def test_rows_normalised_causal_and_l2_is_root_of_squared():
     sq = conn.connectivity(model, tokens, targets, normalise=False)
     l2 = conn.connectivity(model, tokens, targets, norm="l2", normalise=False)
     np.testing.assert_allclose(l2, np.sqrt(sq), rtol=1e-12)
+    one = conn.connectivity(model, tokens, 3)
+    np.testing.assert_allclose(one, conn.connectivity(model, tokens, [3] * 11))
 
 
 def test_batch_first_logits_path_and_modes():

@@ -53,7 +53,8 @@ A model whose ``batch_first`` attribute is true takes and returns
     words = conn.top_k(conn.logits(model, tokens), id_to_word, k=3)
 
 Tokens are the input symbol ids ``(T,)``; ``targets`` the class of each output
-position ``(T,)`` (the post: the id of the word the character belongs to).
+position ``(T,)`` (the post: the id of the word the character belongs to), or
+one class id for every position.
 """
 
 from __future__ import annotations
@@ -167,6 +168,8 @@ def _check(tokens, targets, norm: str) -> tuple[Tensor, Tensor]:
         raise ValueError(f"norm {norm!r}; options are {list(NORMS)}")
     tokens = torch.as_tensor(tokens, dtype=torch.long)
     targets = torch.as_tensor(targets, dtype=torch.long)
+    if targets.ndim == 0:  # one given class at every position
+        targets = targets.expand(tokens.shape)
     if tokens.ndim != 1 or targets.shape != tokens.shape:
         raise ValueError(
             f"tokens and targets must both be (T,); got {tuple(tokens.shape)} "
