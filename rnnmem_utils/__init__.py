@@ -16,6 +16,7 @@ _SUBMODULES = {
     "config",
     "data",
     "experiments",
+    "explorer",
     "io",
     "models",
     "plotting",
