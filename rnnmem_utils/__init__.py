@@ -31,6 +31,8 @@ _SUBMODULES = {
 # The public API for your own models (rnnmem_utils.api), at the top level.
 _API = {
     "adapt",
+    "connectivity",
+    "explorer_page",
     "drive",
     "esn_states",
     "memory_capacity",

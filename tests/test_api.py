@@ -214,3 +214,45 @@ def test_fast_path_equals_the_generic_jvp_path():
     a, b = (sg.state_gradient_sums(n, ids, groups, state="c", max_delay=4)
             for n in (fast, slow))  # fmt: skip
     torch.testing.assert_close(a.sums, b.sums)
+
+
+def _one_hot_autograd(user, ids, targets):
+    """Connectivity from first principles: a one-hot input that requires grad,
+    through the user's own fused modules; the L2 norm, each row / its max."""
+    T = len(ids)
+    out = torch.zeros(T, T)
+    for t in range(T):
+        onehot = nn.functional.one_hot(ids, 13).double().requires_grad_(True)
+        x = onehot @ user.encoder.weight
+        h, _ = user.rnn(x[:, None])
+        logit = user.decoder(h[t, 0])[targets[t]]
+        (g,) = torch.autograd.grad(logit, onehot)
+        out[t] = g.norm(dim=-1)
+    return (out / out.max(1, keepdim=True).values).numpy()
+
+
+def test_connectivity_equals_one_hot_autograd_through_the_users_model():
+    torch.manual_seed(8)
+    user = WordLanguageModel("GRU", 13, 5, 6, nlayers=2, dropout=0.0).eval()
+    ids = torch.randint(0, 13, (9,))
+    df = rm.connectivity(user, ids)  # targets: the next token
+    targets = torch.cat([ids[1:], user(ids[:, None], None)[0][-1, 0].argmax()[None]])
+    want = _one_hot_autograd(user, ids, targets)
+    got = np.zeros((9, 9))
+    got[df.output, df.input] = df.connectivity
+    np.testing.assert_allclose(got, np.tril(want), atol=1e-10)
+    assert (df.delay == df.output - df.input).all() and (df.delay >= 0).all()
+
+
+def test_connectivity_of_a_one_hot_model_and_the_explorer_page(tmp_path):
+    torch.manual_seed(9)
+    model = BatchFirstStack(7, 5).eval()
+    df = rm.connectivity(model, torch.randint(0, 7, (6,)), targets=3)
+    assert len(df) == 21 and df.groupby("output").connectivity.max().eq(1).all()
+    user = WordLanguageModel("LSTM", 13, 5, 6, nlayers=1, dropout=0.0).eval()
+    vocab = [f"w{i}" for i in range(13)]
+    html = rm.explorer_page(
+        {"lstm": user}, [1, 4, 2, 7], vocab, path=tmp_path / "p.html"
+    )
+    assert (tmp_path / "p.html").read_text() == html
+    assert '" w4"' in html and "http" not in html.split("<script")[0]

@@ -95,3 +95,38 @@ def test_hover_click_and_switch_models(browser, tmp_path):
     assert (tmp_path / "explorer.png").stat().st_size > 1000
     assert errors == []
     page.close()
+
+
+def test_a_word_model_page_from_the_public_api(browser, tmp_path):
+    """rm.explorer_page on a user's word model: units are words, hovering one
+    shows its row of connectivity and the word in the panel."""
+    import torch
+    from torch import nn
+
+    import rnnmem_utils as rm
+
+    class Words(nn.Module):  # the word-language-model example's shape
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Embedding(len(WORDS), 6)
+            self.rnn = nn.GRU(6, 8)
+            self.decoder = nn.Linear(8, len(WORDS))
+
+    torch.manual_seed(0)
+    ids = [2, 8, 3, 4, 5]  # the formal study of grammar
+    path = tmp_path / "words.html"
+    rm.explorer_page({"mine": Words().eval()}, ids, WORDS, path=path)
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    spans = page.eval_on_selector_all(
+        "#text span.ch", "ss => ss.map(s => s.textContent)"
+    )
+    assert spans == [" the", " formal", " study", " of", " grammar"]
+    page.hover("#text span.ch >> nth=3")
+    values = shown_values(page)
+    assert values[3] and not values[4], "a row reaches back, never forward"
+    assert '" of"' in page.inner_text("body")
+    assert errors == []
+    page.close()

@@ -8,12 +8,15 @@ Importable from the package top level::
     curves = rm.state_gradients(model, tokens, labels=pos_tags, state="c")
     acc = rm.probe(rm.states(model, tokens)["h0"].reshape(-1, H), labels)
     mc = rm.memory_capacity(rm.esn_states(u), u).mc_k.sum()
+    conn = rm.connectivity(model, ids[:60])     # output x input, batched
+    rm.explorer_page({"mine": model}, ids[:60], vocab, path="explorer.html")
 
 See :mod:`.adapters` for the model shapes recognised (and the adapter for
 the others) and :mod:`.measures` for each measure.
 """
 
 from .adapters import ADAPTER_METHODS, StackAdapter, UnsupportedModel, adapt
+from .connect import connectivity, explorer_page
 from .measures import (
     as_streams,
     drive,
@@ -29,6 +32,8 @@ __all__ = [
     "StackAdapter",
     "UnsupportedModel",
     "adapt",
+    "connectivity",
+    "explorer_page",
     "as_streams",
     "drive",
     "esn_states",

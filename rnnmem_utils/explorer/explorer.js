@@ -1,7 +1,8 @@
 // rnnmem connectivity explorer (no libraries; the data is in #explorer-data).
 //
 // Data layout (built by rnnmem_utils.explorer.payload):
-//   {title, norm, k, models: [name...], texts: [{text, targets: [word|null per char],
+//   {title, norm, k, models: [name...], texts: [{text (a string, or a list of units),
+//   targets: [word|null per char],
 //     models: {name: {conn: [[row 0], [row 1], ...], suggest: [[[word, p|null]...]...]}}}]}
 // conn[t] holds positions 0..t (the lower triangle) in thousandths of the row's
 // maximum: the connectivity of output t to each earlier input.
@@ -55,9 +56,15 @@
     });
   }
 
+  // A text is a string (one unit per character) or a list of units (a word
+  // model's tokens, each shown as it is).
+  function units(text) {
+    return Array.isArray(text.text) ? text.text : Array.from(text.text);
+  }
+
   function drawText() {
     textEl.textContent = "";
-    var chars = Array.from(data.texts[state.text].text);
+    var chars = units(data.texts[state.text]);
     chars.forEach(function (ch, i) {
       var s = document.createElement("span");
       s.className = "ch";
@@ -98,7 +105,7 @@
     }
     var text = data.texts[state.text], target = text.targets[t];
     where.textContent = state.model + ", position " + t + " (" +
-      JSON.stringify(Array.from(text.text)[t]) + ")" +
+      JSON.stringify(units(text)[t]) + ")" +
       (target !== null ? ", target word: " + target : "") +
       (state.locked ? " [locked: click again to release]" : "");
     panel.appendChild(where);
