@@ -404,6 +404,9 @@ class YourRnnConfig(Schema):
     mc_steps: int = param("steps of the memory-capacity signal", min=500,
                           max=1_000_000)  # fmt: skip
     mc_max_delay: int = param("delays of the memory capacity", min=1, max=1000)
+    connectivity_tokens: int = param(  # never more than analysis_tokens' minimum
+        "words of the connectivity map and explorer", min=12, max=500
+    )
     seed: int = param("random seed", min=0, max=SEED_MAX)
 
     rules = (

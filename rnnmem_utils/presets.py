@@ -292,6 +292,7 @@ _your_rnn_paper = dict(
     probe_delays=(1, 2, 5, 10),
     mc_steps=20_000,
     mc_max_delay=300,
+    connectivity_tokens=60,
     seed=0,
 )
 YOUR_RNN = {
@@ -326,6 +327,7 @@ YOUR_RNN = {
         "probe_delays": (1, 3),
         "mc_steps": 800,
         "mc_max_delay": 20,
+        "connectivity_tokens": 15,
     },
 }
 

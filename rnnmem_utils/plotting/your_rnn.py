@@ -44,3 +44,22 @@ def capacity_curves(mc: pd.DataFrame):
     ax.set_ylim(-0.02, 1.02)
     ax.legend()
     return fig
+
+
+def connectivity_map(conn: pd.DataFrame, words=None):
+    """The (output x input) connectivity of one sequence; ``words`` label the
+    inputs."""
+    grid = conn.pivot(index="output", columns="input", values="connectivity")
+    n = len(grid)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    sns.heatmap(grid, cmap="viridis", square=True, cbar_kws={"shrink": 0.7}, ax=ax)
+    if words is not None and n <= 60:
+        ax.set_xticks(
+            [i + 0.5 for i in range(n)], list(words)[:n], rotation=90, fontsize=7
+        )
+        ax.set_yticks(
+            [i + 0.5 for i in range(n)], list(words)[:n], rotation=0, fontsize=7
+        )
+    ax.set_xlabel("input position")
+    ax.set_ylabel("output position (predicting the next word)")
+    return fig

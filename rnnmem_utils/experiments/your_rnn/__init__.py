@@ -7,6 +7,8 @@ A model of the shape of PyTorch's word-language-model example (embedding,
 - how long does it remember, and what: state gradients per delay, grouped by
   word frequency (E4's question "do frequent words leave a smaller trace?");
 - can a linear read-out recover the word ``k`` steps back (E3's delay probes)?
+- which earlier words does a prediction draw on: the connectivity map of a
+  sentence (E5's question), and the explorer page for it;
 - on the reservoir-computing scale: Jaeger's memory capacity of an echo state
   network beside an LSTM of the same size, both driven by the same signal.
 """
@@ -66,7 +68,10 @@ def run(
         io.write_csv(out_dir / f"{name}.csv", table)
     claims = make_claims(cfg, preset, tables)
     claims.write(out_dir)
-    return results(EXPERIMENT, preset, claims, model=model, vocab=vocab, **tables)
+    res = results(EXPERIMENT, preset, claims, model=model, vocab=vocab,
+                  sentence=text[: cfg.connectivity_tokens], **tables)  # fmt: skip
+    explorer_page(cfg, res, out_dir)
+    return res
 
 
 def read_words(n: int) -> list[str]:
@@ -151,8 +156,17 @@ def analyse(cfg, model, text, train, out_dir, progress) -> dict:
         streams=cfg.streams, progress=progress))  # fmt: skip
     probes = unit("delay_probes", lambda: delay_probes(cfg, model, text))
     capacity = unit("memory_capacity", lambda: capacity_table(cfg, model))
+    sentence = text[: cfg.connectivity_tokens]
+    connect = unit("connectivity", lambda: api.connectivity(model, sentence))
     return {"state_gradients": grads, "delay_probes": probes,
-            "memory_capacity": capacity}  # fmt: skip
+            "memory_capacity": capacity, "connectivity": connect}  # fmt: skip
+
+
+def explorer_page(cfg, results, out_dir) -> None:
+    """The connectivity explorer for the analysed sentence, beside the results."""
+    api.explorer_page({"LSTM": results.model}, results.sentence, results.vocab,
+                      path=Path(out_dir) / "explorer.html",
+                      title="Your RNN: connectivity explorer")  # fmt: skip
 
 
 def delay_probes(cfg, model, text) -> pd.DataFrame:

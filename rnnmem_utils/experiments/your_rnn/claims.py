@@ -15,7 +15,23 @@ def make_claims(cfg, preset, tables) -> cl.ClaimSet:
     _gradient_claims(cs, tables["state_gradients"])
     _probe_claims(cs, tables["delay_probes"])
     _capacity_claims(cs, tables["memory_capacity"])
+    _connectivity_claim(cs, tables["connectivity"])
     return cs
+
+
+def _connectivity_claim(cs, conn):
+    near = float(conn[conn.delay <= 2].connectivity.mean())
+    far = float(conn[conn.delay >= 10].connectivity.mean())
+    cs.check(
+        "connectivity_recent",
+        "a prediction draws most on the last few inputs (connectivity at delays "
+        "0-2 above that at delays of 10 or more)",
+        published="recent inputs dominate (Madsen 2019: short-term context)",
+        ours={"delay 0-2": round(near, 3), "delay >= 10": round(far, 3)},
+        criterion="mean row-normalised connectivity at delays 0-2 > at delays >= 10",
+        passed=near > far, source="Madsen 2019, Distill (seed 000)",
+        interval_kind=ONE_MODEL,
+    )  # fmt: skip
 
 
 def _sigma(grads, group, delay):
