@@ -256,3 +256,17 @@ def test_connectivity_of_a_one_hot_model_and_the_explorer_page(tmp_path):
     )
     assert (tmp_path / "p.html").read_text() == html
     assert '" w4"' in html and "http" not in html.split("<script")[0]
+
+
+def test_group_chunks_respect_the_byte_budget(monkeypatch):
+    """Each pass of the engine holds (groups x D x H x E) sums in float64 plus
+    float32-or-wider partials: no pass may exceed the budget."""
+    from rnnmem_utils.api import measures
+
+    user = WordLanguageModel("LSTM", 10, 4, 6, nlayers=1, dropout=0.0)
+    net = rm.adapt(user)
+    groups = {str(i): None for i in range(50)}
+    per_group = 7 * 6 * 4 * 8 * 2
+    monkeypatch.setattr(measures, "MEMORY_BUDGET", 5 * per_group + 1)
+    sizes = [len(c) for c in measures._chunks(groups, net, "c", 7)]
+    assert sizes == [5] * 10
