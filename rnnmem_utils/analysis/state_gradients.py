@@ -719,7 +719,7 @@ def embedding_cholesky(embedding: torch.Tensor) -> torch.Tensor:
 
     ``embedding`` (V, E). Z = D^-1 whitens: Z (e - mean) has identity covariance.
     """
-    e = embedding.double()
+    e = torch.as_tensor(embedding).detach().double()
     e = e - e.mean(0, keepdim=True)
     cov = e.T @ e / e.shape[0]
     return torch.linalg.cholesky(cov)
@@ -727,7 +727,7 @@ def embedding_cholesky(embedding: torch.Tensor) -> torch.Tensor:
 
 def normalise(g: torch.Tensor, chol: torch.Tensor) -> torch.Tensor:
     """G_norm = G D (eq. 10), for any leading dimensions of G (..., H, E)."""
-    return g.double() @ chol.double()
+    return g.double() @ torch.as_tensor(chol).detach().double()
 
 
 def projector(basis: torch.Tensor | np.ndarray) -> torch.Tensor:
