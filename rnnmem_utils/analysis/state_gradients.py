@@ -113,7 +113,12 @@ def _gates(w: torch.Tensor, n_gates: int) -> torch.Tensor:
 def _fold(w: torch.Tensor, slopes: torch.Tensor) -> torch.Tensor:
     """sum over gates of W_gate diag(slope_gate), per stream: (G, In, H) and
     slopes (B, G, H) -> (B, In, H), one block of the step's Jacobian."""
-    return torch.einsum("gjh,bgh->bjh", w, slopes)
+    # an explicit product and sum: einsum lowers this to a bmm over j*h tiny
+    # matrices (thousands of copies per step)
+    out = w[None, 0] * slopes[:, 0, None, :]
+    for g in range(1, w.shape[0]):
+        out.addcmul_(w[None, g], slopes[:, g, None, :])
+    return out
 
 
 class CellStack:
@@ -650,7 +655,8 @@ class _LabelAccumulator:
             if not len(sel):
                 continue
             flat = d_s.reshape(d_s.shape[0], -1) if flat is None else flat
-            self.sums.index_add_(0, lab[sel], flat[sel].to(self.sums.dtype))
+            rows = flat if len(sel) == len(lab) else flat[sel]  # no copy if all
+            self.sums.index_add_(0, lab[sel], rows.to(self.sums.dtype))
             self.counts.index_add_(0, lab[sel], valid.expand(len(sel), -1))
 
     def result(self, names) -> GradientSums:
