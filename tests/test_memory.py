@@ -12,6 +12,7 @@ import torch
 
 from rnnmem_utils.analysis import memory
 from rnnmem_utils.analysis import state_gradients as sg
+from rnnmem_utils.models import cells
 from rnnmem_utils.models.lm import RecurrentLM
 
 V, N, D = 6, 60, 4
@@ -257,3 +258,49 @@ def test_decay_fits_and_distribution():
     assert np.allclose(dist.groupby("freq_bin").share.sum(), 1.0)
     frequent = dist[(dist.freq_bin == ">=500")].set_index("b_bin").words.to_dict()
     assert frequent["0.4-0.6"] == 1 and frequent[">0.8"] == 1
+
+
+@pytest.mark.parametrize("kind", ["fused_two_layers", "cells_tf_gru"])
+def test_states_at_segment_starts_match_stepping_the_view(kind):
+    torch.manual_seed(0)
+    table = torch.randn(V, 3, dtype=torch.float64)
+
+    class Model:
+        def embed(self, tok):
+            return table[tok]
+
+    model = Model()
+    if kind == "fused_two_layers":
+        model.rnn = torch.nn.LSTM(3, 4, num_layers=2).double()
+    else:
+        model.cells = [cells.GRUCell(3, 4, form="tf").double()]
+    view = sg.analysis_view(model)
+    stream = torch.as_tensor(_stream())
+    starts = np.array([0, 7, 30, 31])
+    got = memory.states_at(model, stream, starts)
+    s = view.init_state(1)
+    for t in range(32):
+        if t in starts:
+            k = list(starts).index(t)
+            for a, b in zip(got, s, strict=True):
+                assert torch.allclose(a[k], b[0], atol=1e-12)
+        s = view.step(table[stream[t]][None], s)
+
+
+def test_delays_without_targets_are_nan_not_an_error():
+    """A group whose targets all sit at a segment's first position has no
+    source at delays >= 1: NaN there, numbers at delay 0."""
+    model, stream = _model(), _stream()
+    sample = memory.sample_segments(model, stream, length=10, blocks=3)
+    first = np.full(N, -1)
+    first[::10] = 0
+    sums = memory.block_sums(model, sample, {"first": memory.Grouping(first, ["f"])},
+                             max_delay=D)  # fmt: skip
+    table = memory.curves(sums, n_boot=20)
+    at0 = table.delay == 0
+    assert table[at0].value.notna().all() and table[at0].lo.notna().all()
+    assert table[~at0].value.isna().all() and (table[~at0].n == 0).all()
+    d = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+    props = memory.property_curves(sums["first"], "f", {"x": d}, n_boot=20)
+    assert props[props.delay == 0].value.notna().all()
+    assert props[props.delay > 0].value.isna().all()

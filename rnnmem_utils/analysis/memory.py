@@ -168,20 +168,40 @@ def sample_segments(
 @torch.no_grad()
 def states_at(model, stream: torch.Tensor, starts: np.ndarray) -> tuple:
     """The model's state before each of ``starts`` (sorted) when it reads
-    ``stream`` from a zero state: a tuple of (S, H), stepped by the cell
-    library (the path the gradients take)."""
+    ``stream`` from a zero state: a tuple of (S, H) in the analysis view's
+    order. Through the fused layer when the model has one (the training
+    path; the same numbers up to rounding), else stepped by the cells."""
     view = sg.analysis_view(model)
+    rnn = getattr(model, "rnn", None)
+    if isinstance(rnn, torch.nn.RNNBase) and isinstance(view, sg.CellStack):
+        return _fused_states_at(model, rnn, stream, starts)
     s = view.init_state(1)
     out = [[] for _ in s]
-    xs = view.embed(stream[: int(starts.max(initial=0))][:, None])
+    last = int(starts.max(initial=0))
+    xs = view.embed(stream[:last][:, None])
     want = set(starts.tolist())
-    for t in range(int(starts.max(initial=0)) + 1):
+    for t in range(last + 1):
         if t in want:
             for k, v in enumerate(s):
                 out[k].append(v[0])
         if t < len(xs):
             s = view.step(xs[t], s)
     return tuple(torch.stack(v) for v in out)
+
+
+def _fused_states_at(model, rnn, stream, starts):
+    """states_at through ``rnn`` (nn.LSTM/GRU/RNN), one call per gap."""
+    w = rnn.weight_hh_l0
+    zeros = w.new_zeros(rnn.num_layers, 1, rnn.hidden_size)
+    last = (zeros, zeros.clone()) if isinstance(rnn, torch.nn.LSTM) else zeros
+    out, prev = [], 0
+    for start in np.asarray(starts).tolist():
+        if start > prev:
+            _, last = rnn(model.embed(stream[prev:start][:, None]), last)
+            prev = start
+        parts = last if isinstance(last, tuple) else (last,)
+        out.append([p[layer, 0] for layer in range(rnn.num_layers) for p in parts])
+    return tuple(torch.stack(v) for v in zip(*out, strict=True))
 
 
 # ---------------------------------------------------------------------------
@@ -357,15 +377,32 @@ def _boot_weights(n_blocks: int, n_boot: int, seed: int) -> torch.Tensor:
 
 
 def _replicates(bs: BlockSums, k, chol, n_boot, seed, max_bytes):
-    """Yield normalised replicate means of group k in batches under max_bytes."""
+    """Yield (means, ok) of bootstrap replicates of group k in batches under
+    ``max_bytes``: means (R_b, D', H, E) normalised, ok (R_b, D') where the
+    replicate has a target at that delay (elsewhere the mean is 0, not NaN).
+    D' = the delays with any target. The block sums are normalised once."""
     if bs.n_blocks < 2 or n_boot < 1:
         return
+    has = bs.counts[k].sum(0) > 0
+    blocks = bs.sums[k][:, has].double()  # (M, D', H, E)
+    blocks = sg.normalise(blocks, chol) if chol is not None else blocks
+    flat = blocks.reshape(bs.n_blocks, -1)
+    counts = bs.counts[k][:, has]  # (M, D')
     weights = _boot_weights(bs.n_blocks, n_boot, seed)
-    per = 8 * math.prod(bs.sums.shape[2:]) * 3  # the batch, its product, its Gram
+    per = 8 * flat.shape[1] * 2  # a replicate and its share of the Gram work
     step = max(1, min(n_boot, max_bytes // per))
     for lo in range(0, n_boot, step):
-        g = bs.replicate_means(k, weights[lo : lo + step])
-        yield sg.normalise(g, chol) if chol is not None else g
+        w = weights[lo : lo + step]
+        count = w @ counts  # (R_b, D')
+        total = (w @ flat).view(len(w), *blocks.shape[1:])
+        yield total / count.clamp(min=1)[..., None, None], count > 0
+
+
+def _spread(values: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """Values at the delays in ``has``, NaN elsewhere."""
+    out = np.full(len(has), np.nan)
+    out[has] = values
+    return out
 
 
 def _interval(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -406,25 +443,26 @@ def curves(
 
 
 def _group_curves(bs, k, chol, statistics, n_boot, level, seed, max_bytes):
-    g = bs.mean(k)
+    """Rows of one group: statistics of the mean per delay, NaN at delays
+    without a target; bands from the replicates that have one."""
+    n = bs.counts[k].sum(0).numpy()
+    has = n > 0
+    g = bs.mean(k)[torch.as_tensor(has)]
     g = sg.normalise(g, chol) if chol is not None else g
     point = _stats(torch.linalg.svdvals(g))
     reps = {s: [] for s in statistics}
-    for batch in _replicates(bs, k, chol, n_boot, seed, max_bytes):
+    for batch, ok in _replicates(bs, k, chol, n_boot, seed, max_bytes):
         stats = _stats(_gram_svdvals(batch))
         for s in statistics:
-            reps[s].append(stats[s].numpy())
-    n = bs.counts[k].sum(0).numpy()
-    delays = np.arange(len(n))
+            reps[s].append(torch.where(ok, stats[s], torch.nan).numpy())
     rows = []
     for s in statistics:
-        value = point[s].numpy()
+        value, lo, hi = (np.full(len(n), np.nan) for _ in range(3))
+        value[has] = point[s].numpy()
         if reps[s]:
-            lo, hi = _interval(np.concatenate(reps[s]), level)
-        else:
-            lo = hi = np.full(len(n), np.nan)
-        rows.append(pd.DataFrame({"delay": delays, "statistic": s, "value": value,
-                                  "lo": lo, "hi": hi, "n": n}))  # fmt: skip
+            lo[has], hi[has] = _interval(np.concatenate(reps[s]), level)
+        rows.append(pd.DataFrame({"delay": np.arange(len(n)), "statistic": s,
+                                  "value": value, "lo": lo, "hi": hi, "n": n}))  # fmt: skip
     return pd.concat(rows, ignore_index=True)
 
 
@@ -550,26 +588,27 @@ def property_curves(
     :func:`difference_vector` with the same ``chol``). Tidy: property, delay,
     measure, value, lo, hi, n; the band is the bootstrap over blocks."""
     k = sums.index(group)
+    n = sums.counts[k].sum(0).numpy()
+    has = n > 0
     g = sums.mean(k)
     g = sg.normalise(g, chol) if chol is not None else g
-    n = sums.counts[k].sum(0).numpy()
     frames = []
     for name, d in directions.items():
         d = torch.as_tensor(d).double()
-        point = {"relative_memory": relative_memory(g, d)}
-        point.update({f"cosine_top{t}": top_cosine(g, d, t) for t in tops})
+        sub = g[torch.as_tensor(has)]
+        point = {"relative_memory": relative_memory(sub, d)}
+        point.update({f"cosine_top{t}": top_cosine(sub, d, t) for t in tops})
+        point = {m: _spread(v.numpy(), has) for m, v in point.items()}
         reps = {m: [] for m in point}
-        for batch in _replicates(sums, k, chol, n_boot, seed, max_bytes):
+        for batch, ok in _replicates(sums, k, chol, n_boot, seed, max_bytes):
             for m, v in _measures_from_gram(batch, d, tops).items():
-                reps[m].append(v.numpy())
+                reps[m].append(torch.where(ok, v, torch.nan).numpy())
         for m, value in point.items():
-            lo, hi = (
-                _interval(np.concatenate(reps[m]), level)
-                if reps[m]
-                else (np.full(len(n), np.nan),) * 2
-            )
+            lo, hi = (np.full(len(n), np.nan) for _ in range(2))
+            if reps[m]:
+                lo[has], hi[has] = _interval(np.concatenate(reps[m]), level)
             frames.append(pd.DataFrame({"property": name, "delay": np.arange(len(n)),
-                                        "measure": m, "value": value.numpy(),
+                                        "measure": m, "value": value,
                                         "lo": lo, "hi": hi, "n": n}))  # fmt: skip
     return pd.concat(frames, ignore_index=True)
 
