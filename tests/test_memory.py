@@ -154,6 +154,10 @@ def test_bootstrap_replicates_follow_their_definition():
         count = sum(w[r, m] * sums.counts[0, m] for m in range(3))
         assert torch.allclose(reps[r], total / count[:, None, None], atol=1e-14)
     assert torch.allclose(reps[1], sums.mean(0), atol=1e-14)  # each block once
+    # the batched float32 path the bands use draws the same replicates
+    (fast, ok), *_ = list(memory._replicates(sums, 0, None, 7, 3, 1 << 30))
+    want = sums.replicate_means(0, memory._boot_weights(3, 7, 3))
+    assert ok.all() and torch.allclose(fast.double(), want, atol=1e-6, rtol=1e-5)
     g = torch.randn(7, 9, 4, dtype=torch.float64)
     assert torch.allclose(memory._gram_svdvals(g), torch.linalg.svdvals(g), atol=1e-12)
     table = memory.curves({"all": sums}, n_boot=50)
