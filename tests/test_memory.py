@@ -264,7 +264,7 @@ def test_decay_fits_and_distribution():
     assert frequent["0.4-0.6"] == 1 and frequent[">0.8"] == 1
 
 
-@pytest.mark.parametrize("kind", ["fused_two_layers", "cells_tf_gru"])
+@pytest.mark.parametrize("kind", ["fused_two_layers", "cells_tf_gru", "rnn_tf_gru"])
 def test_states_at_segment_starts_match_stepping_the_view(kind):
     torch.manual_seed(0)
     table = torch.randn(V, 3, dtype=torch.float64)
@@ -276,9 +276,12 @@ def test_states_at_segment_starts_match_stepping_the_view(kind):
     model = Model()
     if kind == "fused_two_layers":
         model.rnn = torch.nn.LSTM(3, 4, num_layers=2).double()
+    elif kind == "rnn_tf_gru":  # a looped cell as the model's rnn
+        model.rnn = cells.GRUCell(3, 4, form="tf").double()
     else:
         model.cells = [cells.GRUCell(3, 4, form="tf").double()]
     view = sg.analysis_view(model)
+    assert isinstance(view, sg.CellStack)
     stream = torch.as_tensor(_stream())
     starts = np.array([0, 7, 30, 31])
     got = memory.states_at(model, stream, starts)

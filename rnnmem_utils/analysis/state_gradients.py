@@ -354,16 +354,20 @@ def analysis_view(model):
     - a model with ``embed`` and a fused ``rnn`` (``nn.LSTM``/``nn.GRU``/
       ``nn.RNN``, e.g. :class:`rnnmem_utils.models.lm.RecurrentLM`): its
       layers copied into cells (:meth:`CellStack.from_torch`);
-    - a model with ``embed`` and ``cells`` (a sequence of cell-library cells,
-      layer 1 first; e.g. a TF-form GRU LM trained through the cell library);
+    - a model with ``embed`` and ``rnn`` one cell-library cell (e.g. the
+      TF-form GRU LM, trained through the cell library), or ``cells`` (a
+      sequence of them, layer 1 first);
     - anything else with ``embed``, ``step``, ``init_state`` and
       ``state_index`` as it is (its own ``step_tangent`` if it has one, else
       torch.func).
     """
     if isinstance(model, CellStack):
         return model
-    if isinstance(getattr(model, "rnn", None), nn.RNNBase) and hasattr(model, "embed"):
-        return CellStack.from_torch(model.embed, model.rnn)
+    rnn = getattr(model, "rnn", None)
+    if isinstance(rnn, nn.RNNBase) and hasattr(model, "embed"):
+        return CellStack.from_torch(model.embed, rnn)
+    if isinstance(rnn, cells.Cell) and hasattr(model, "embed"):
+        return CellStack(model.embed, [rnn])  # a looped cell, e.g. the TF GRU
     layers = getattr(model, "cells", None)
     if layers is not None and hasattr(model, "embed"):
         return CellStack(model.embed, layers)
