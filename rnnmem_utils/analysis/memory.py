@@ -514,8 +514,10 @@ def streamed_curves(
                           max_bytes=max_bytes, dtype=dtype, batch=batch,
                           progress=progress)  # fmt: skip
         peak = max(peak, sum(bs.meta["bytes"] for bs in sums.values()))
+        # the bands' replicate batches get a quarter of the budget beside the sums
         frames.append(curves(sums, chol=chol, statistics=statistics, n_boot=n_boot,
-                             level=level, seed=seed, max_bytes=max_bytes))  # fmt: skip
+                             level=level, seed=seed,
+                             max_bytes=max_bytes // 4))  # fmt: skip
         del sums
     table = (
         pd.concat(frames, ignore_index=True)
