@@ -64,16 +64,29 @@ def store_root(root: str | os.PathLike | None = None) -> Path:
 def code_version(modules: Iterable[str], version: int | str = 1) -> str:
     """Digest of the source of ``modules`` (dotted names) and ``version``.
 
-    The modules are located without being imported, so the CLI can compute
-    keys without loading torch.
+    A package's name means its ``__init__.py`` alone (an experiment's package
+    keeps its claims apart, and a claim's edit must not retrain anything);
+    ``"pkg.*"`` means every ``.py`` file under the package. The modules are
+    located without being imported, so the CLI can compute keys without
+    loading torch.
     """
     h = hashlib.sha256(f"v{version}".encode())
     for name in sorted(set(modules)):
-        spec = importlib.util.find_spec(name)
+        whole = name.endswith(".*")
+        spec = importlib.util.find_spec(name.removesuffix(".*"))
         if spec is None or not spec.origin:
             raise StoreError(f"code version: no module {name!r}")
-        h.update(name.encode())
-        h.update(Path(spec.origin).read_bytes())
+        origin = Path(spec.origin)
+        if whole and not spec.submodule_search_locations:
+            raise StoreError(f"code version: {name!r}: not a package")
+        files = sorted(origin.parent.rglob("*.py")) if whole else [origin]
+        for path in files:
+            h.update(
+                name.encode()
+                if not whole
+                else str(path.relative_to(origin.parent)).encode()
+            )
+            h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -61,10 +61,10 @@ def test_word_language_model_example_works_unchanged(rnn_type):
         model.rnn = nn.RNN(8, 12, 2, nonlinearity="relu")
     model.eval()
     net = rm.adapt(model)
-    assert [x.kind for x in net.layers] == [kind.lower()] * 2
+    assert repr(net).count(f"{kind.upper()}(12)") == 2
     ids = torch.randint(0, 30, (9, 3))
     out, _ = model.rnn(model.encoder(ids))  # the fused layers, independently
-    torch.testing.assert_close(net.states(ids)["h1"], out)
+    torch.testing.assert_close(net.states(ids)["h2"], out)
     torch.testing.assert_close(net.logits(ids), model(ids, None)[0])
 
 
@@ -73,7 +73,7 @@ def test_batch_first_one_hot_stack_of_two_modules():
     model = BatchFirstStack(7, 5).eval()
     net = rm.adapt(model)
     assert net.data_batch_first and net.embedding is None
-    assert net.state_names == ("h0", "h1", "c1")
+    assert net.state_names == ("h1", "h2", "c2")
     ids = torch.randint(0, 7, (2, 6))  # (B, T)
     mine = net.logits(rm.api.as_streams(ids, batch_first=True))
     torch.testing.assert_close(mine.transpose(0, 1), model(ids))
@@ -132,14 +132,17 @@ def test_grouping_by_labels_and_normalisation():
     user = WordLanguageModel("LSTM", 10, 4, 6, nlayers=2, dropout=0.0)
     ids = torch.randint(0, 10, (30,))
     labels = np.where(ids.numpy() < 5, "low", "high")
-    df = rm.state_gradients(user, ids, labels=labels, state="c0", max_delay=4,
+    df = rm.state_gradients(user, ids, labels=labels, state="c1", max_delay=4,
                             streams=3, progress=False)  # fmt: skip
     assert set(df.group) == {"all", "low", "high"}
     n = df.pivot(index="delay", columns="group", values="n")
     np.testing.assert_allclose(n["low"] + n["high"], n["all"])
-    raw = rm.state_gradients(user, ids, state="c0", max_delay=4, streams=3,
+    raw = rm.state_gradients(user, ids, state="c1", max_delay=4, streams=3,
                              normalise=False, progress=False)  # fmt: skip
     assert not np.allclose(raw.sigma_1, df[df.group == "all"].sigma_1)
+    src = rm.state_gradients(user, ids, labels=labels, state="c1", max_delay=4,
+                             streams=3, by="source", progress=False)  # fmt: skip
+    assert set(src.group) == {"all", "low", "high"}
     with pytest.raises(ValueError, match="labels of shape"):
         rm.state_gradients(user, ids, labels=labels[:-1], streams=3, progress=False)
 
@@ -150,7 +153,7 @@ def test_group_chunks_bound_memory(monkeypatch):
     torch.manual_seed(5)
     user = WordLanguageModel("GRU", 10, 4, 6, nlayers=1, dropout=0.0)
     ids = torch.randint(0, 10, (48,))
-    assert rm.adapt(user).fast is not None  # one layer: the hand-written tangents
+    assert rm.adapt(user).folded  # the engine's hand-written tangents
     labels = ids.numpy() % 4
     whole = rm.state_gradients(user, ids, labels=labels, state="h", max_delay=3,
                                streams=2, progress=False)  # fmt: skip
@@ -203,16 +206,14 @@ def test_probe_decodes_a_planted_label():
         rm.probe(x, y, kind="svm")
 
 
-def test_fast_path_equals_the_generic_jvp_path():
+def test_folded_tangents_equal_the_generic_jvp_path_on_a_stack():
     torch.manual_seed(7)
-    user = WordLanguageModel("LSTM", 9, 4, 5, nlayers=1, dropout=0.0)
+    user = WordLanguageModel("LSTM", 9, 4, 5, nlayers=2, dropout=0.0)
     ids = rm.api.as_streams(torch.randint(0, 9, (24,)), streams=2)
     groups = {"all": torch.ones(ids.shape, dtype=torch.bool)}
-    fast = rm.adapt(user)
-    slow = rm.adapt(user)
-    slow.fast = None
-    a, b = (sg.state_gradient_sums(n, ids, groups, state="c", max_delay=4)
-            for n in (fast, slow))  # fmt: skip
+    net = rm.adapt(user)
+    a, b = (sg.state_gradient_sums(net, ids, groups, state="c1", max_delay=4,
+                                   method=m) for m in ("folded", "jvp"))  # fmt: skip
     torch.testing.assert_close(a.sums, b.sums)
 
 
@@ -265,8 +266,8 @@ def test_group_chunks_respect_the_byte_budget(monkeypatch):
 
     user = WordLanguageModel("LSTM", 10, 4, 6, nlayers=1, dropout=0.0)
     net = rm.adapt(user)
-    groups = {str(i): None for i in range(50)}
     per_group = 7 * 6 * 4 * 8 * 2
     monkeypatch.setattr(measures, "MEMORY_BUDGET", 5 * per_group + 1)
-    sizes = [len(c) for c in measures._chunks(groups, net, "c", 7)]
-    assert sizes == [5] * 10
+    passes = measures._passes(50, net, "c", 7)
+    assert [len(p) for p in passes] == [5] * 10
+    assert sum(passes, []) == list(range(50))

@@ -153,3 +153,17 @@ def test_cached_keys_on_all_fields_by_default(tmp_path):
     assert len(calls) == 3  # a new key (no fields), computed once
     store.cached(tmp_path / "out", "u", Cfg(lr=0.4), compute, fields=(), root=root)
     assert len(calls) == 3
+
+
+def test_code_version_of_a_package_covers_its_submodules(tmp_path, monkeypatch):
+    pkg = tmp_path / "pkg_cv"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "work.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = store.code_version(["pkg_cv.*"])
+    own = store.code_version(["pkg_cv"])
+    (pkg / "sub" / "work.py").write_text("X = 2\n")
+    assert store.code_version(["pkg_cv.*"]) != before
+    assert store.code_version(["pkg_cv"]) == own, "the package's __init__ alone"

@@ -6,7 +6,7 @@ Importable from the package top level::
 
     net = rm.adapt(model)                        # what was found, in one line
     curves = rm.state_gradients(model, tokens, labels=pos_tags, state="c")
-    acc = rm.probe(rm.states(model, tokens)["h0"].reshape(-1, H), labels)
+    acc = rm.probe(rm.states(model, tokens)["h"].reshape(-1, H), labels)
     mc = rm.memory_capacity(rm.esn_states(u), u).mc_k.sum()
     conn = rm.connectivity(model, ids[:60])     # output x input, batched
     rm.explorer_page({"mine": model}, ids[:60], vocab, path="explorer.html")

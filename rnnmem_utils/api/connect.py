@@ -33,7 +33,7 @@ def _connectable(model):
     if net.embedding is not None:
         return net
     eye = torch.eye(net.input_size, dtype=net.init_state(1)[0].dtype)
-    return conn.Adapter(eye, features=net.features, decoder=net.decoder, module=net)
+    return conn.Adapter(eye, features=net.features, decoder=net.decoder)
 
 
 def _targets(ids: torch.Tensor, targets, model) -> torch.Tensor:

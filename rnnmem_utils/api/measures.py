@@ -80,7 +80,7 @@ def state_gradients(
     """State gradients per delay: one row per (group, delay) with ``sigma_1``,
     ``selectiveness``, ``sum_sigma`` and ``n`` (positions averaged).
 
-    ``state``: ``"c"`` / ``"h"`` (last layer) or ``"h0"``, ``"c1"``, ... (any
+    ``state``: ``"c"`` / ``"h"`` (the top layer) or ``"h1"``, ``"c2"``, ... (any
     layer; LSTMs have ``c``). ``labels`` (the tokens' shape): a group per
     distinct value besides ``"all"`` (POS tags, frequency bins...), counted
     ``by`` the target position (the paper's averages) or the ``"source"``
@@ -97,14 +97,54 @@ def state_gradients(
         None if labels is None else as_streams(labels, streams=streams, batch_first=bf)
     )
     lab = lab.numpy() if isinstance(lab, torch.Tensor) else lab
-    groups = _groups(lab, ids.shape)
+    first = max_delay if burn_in is None else burn_in
     chol = _cholesky(net) if normalise else None
+    if by == "source":
+        return _by_source(net, ids, lab, state, max_delay, first, chol, progress)
+    if by != "target":
+        raise ValueError(f"by={by!r}; options are ['source', 'target']")
+    codes, names = _codes(lab, ids.shape)
+    codes[:first] = -1  # the burn-in: targets without their full history
+    everything = np.where(np.arange(len(codes))[:, None] >= first, 0, -1)
+    every = np.broadcast_to(everything, codes.shape)
     rows = []
-    for chunk in _chunks(groups, net, state, max_delay):
+    for part in _passes(len(names) + 1, net, state, max_delay):
+        local = np.full(len(names) + 1, -1)
+        local[part] = np.arange(len(part))  # global group -> this pass's index
+        lab_t = torch.from_numpy(np.stack([
+            np.where(every >= 0, local[0], -1),  # "all"
+            np.where(codes >= 0, local[codes + 1], -1),
+        ])).long()  # fmt: skip
+        with torch.no_grad():
+            sums = sg.label_gradient_sums(
+                net, ids, lab_t, len(part), names=tuple(["all", *names][i] for i in part),
+                state=state, max_delay=max_delay, progress=progress,
+            )  # fmt: skip
+        rows.append(_tidy(sums, chol))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _codes(labels, shape) -> tuple[np.ndarray, list[str]]:
+    """Each position's group index (-1: no label) and the groups' names."""
+    if labels is None:
+        return np.full(shape, -1), []
+    lab = np.asarray(labels)
+    if lab.shape != tuple(shape):
+        raise ValueError(f"labels of shape {lab.shape}; the tokens give {tuple(shape)}")
+    codes, uniques = pd.factorize(lab.ravel())  # NaN -> -1
+    return codes.reshape(shape), [str(u) for u in uniques]
+
+
+def _by_source(net, ids, lab, state, max_delay, first, chol, progress):
+    """Grouped by the source position (dense masks, one pass per budget)."""
+    groups = _groups(lab, ids.shape)
+    names = list(groups)
+    rows = []
+    for part in _passes(len(names), net, state, max_delay):
         with torch.no_grad():
             sums = sg.state_gradient_sums(
-                net, ids, chunk, state=state, max_delay=max_delay, by=by,
-                first_target=max_delay if burn_in is None else burn_in,
+                net, ids, {names[i]: groups[names[i]] for i in part}, state=state,
+                max_delay=max_delay, by="source", first_target=first,
                 progress=progress,
             )  # fmt: skip
         rows.append(_tidy(sums, chol))
@@ -121,15 +161,13 @@ def _cholesky(net):
     return sg.embedding_cholesky(emb.weight.detach())
 
 
-def _chunks(groups: dict, net, state, max_delay):
-    """Groups in chunks whose float64 sums fit :data:`MEMORY_BUDGET`."""
+def _passes(n_groups: int, net, state, max_delay) -> list[list[int]]:
+    """Group indices in passes whose sums fit :data:`MEMORY_BUDGET`."""
     h = net.init_state(1)[net.state_index(state)].shape[-1]
     e = net.embed(torch.zeros(1, 1, dtype=torch.long)).shape[-1]
-    per_group = max_delay * h * e * 8 * 2  # the sums and their float32 partials
+    per_group = max_delay * h * e * 8 * 2  # float64 sums, and partials beside them
     size = max(1, MEMORY_BUDGET // per_group)
-    names = list(groups)
-    for i in range(0, len(names), size):
-        yield {n: groups[n] for n in names[i : i + size]}
+    return [list(range(i, min(i + size, n_groups))) for i in range(0, n_groups, size)]
 
 
 def _tidy(sums, chol) -> pd.DataFrame:

@@ -32,7 +32,16 @@ EXPERIMENT = "your_rnn"
 UNK = "<unk>"
 MODEL_FIELDS = ("train_tokens", "vocab_size", "embedding_size", "hidden_size",
                 "seq_len", "batch_size", "steps", "lr", "seed")  # fmt: skip
+# The model depends on this module (its training); the analyses on the model,
+# this module and the API's engines. The claims (claims.py) on neither.
 _CODE = ("rnnmem_utils.experiments.your_rnn",)
+_ANALYSIS_CODE = (
+    *_CODE,
+    "rnnmem_utils.api.*",
+    "rnnmem_utils.analysis.state_gradients",
+    "rnnmem_utils.analysis.connectivity",
+    "rnnmem_utils.models.cells",
+)
 
 
 class WordLanguageModel(nn.Module):
@@ -148,7 +157,7 @@ def analyse(cfg, model, text, train, out_dir, progress) -> dict:
 
     def unit(name, compute):
         return store.cached(out_dir, f"{EXPERIMENT}/{name}", cfg, compute,
-                            code=_CODE + ("rnnmem_utils.api",))  # fmt: skip
+                            code=_ANALYSIS_CODE)  # fmt: skip
 
     labels = frequency_bins(train, text, cfg.frequency_bins)
     grads = unit("state_gradients", lambda: api.state_gradients(
@@ -173,12 +182,12 @@ def delay_probes(cfg, model, text) -> pd.DataFrame:
     """Held-out accuracy of an LDA read-out of the word ``k`` steps back from
     the cell and hidden states, among the ``probe_words`` most frequent."""
     st = api.states(model, text, streams=1)
-    ids = text[: len(st["c0"])]
+    ids = text[: len(st["c"])]
     rows = []
     for k in cfg.probe_delays:
         past, now = ids[: len(ids) - k], np.arange(k, len(ids))
         keep = (past > 0) & (past < cfg.probe_words)  # frequent words, not <unk>
-        for name in ("c0", "h0"):
+        for name in ("c", "h"):
             x = st[name][now[keep], 0]
             row = api.probe(x, past[keep], kind="lda", seed=cfg.seed).iloc[0]
             rows.append({"delay": k, "state": name, **row.drop("state").to_dict()})

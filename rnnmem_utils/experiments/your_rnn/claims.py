@@ -66,7 +66,7 @@ def _gradient_claims(cs, grads):
 
 
 def _probe_claims(cs, probes):
-    c = probes[probes.state == "c0"].sort_values("delay")
+    c = probes[probes.state == "c"].sort_values("delay")
     near, far = c.iloc[0], c.iloc[-1]
     lo, hi = cl.wilson_interval(round(near.accuracy * near.n_test), int(near.n_test))
     cs.check(
