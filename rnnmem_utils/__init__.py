@@ -37,6 +37,7 @@ _API = {
     "esn_states",
     "memory_capacity",
     "probe",
+    "relative_memory",
     "state_gradients",
     "states",
 }

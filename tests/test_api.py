@@ -271,3 +271,27 @@ def test_group_chunks_respect_the_byte_budget(monkeypatch):
     passes = measures._passes(50, net, "c", 7)
     assert [len(p) for p in passes] == [5] * 10
     assert sum(passes, []) == list(range(50))
+
+
+def test_relative_memory_of_the_best_and_a_forgotten_direction():
+    """Closed forms on the model's own G: d = v_1 (its top right singular
+    vector) is remembered fully (m = 1, cosine 1); a d in G's null space not
+    at all (m = 0)."""
+    torch.manual_seed(10)
+    user = WordLanguageModel("LSTM", 12, 6, 3, nlayers=1, dropout=0.0)
+    ids = torch.randint(0, 12, (60,))
+    kw = dict(state="c", max_delay=3, streams=2, normalise=False, burn_in=0,
+              progress=False)  # fmt: skip
+    streams = rm.api.as_streams(ids, streams=2)
+    g = sg.state_gradient_sums(rm.adapt(user), streams,
+                               {"all": torch.ones(30, 2, dtype=torch.bool)},
+                               state="c", max_delay=3).mean()[0, 1].double()  # fmt: skip
+    _, _, vh = torch.linalg.svd(g)
+    null = vh[-1]  # H = 3 < E = 6: G has a null space
+    df = rm.relative_memory(user, ids, {"v1": vh[0], "null": null}, **kw)
+    at1 = df[df.delay == 1].set_index("property")
+    assert at1.loc["v1", "relative_memory"] == pytest.approx(1.0, abs=1e-9)
+    assert at1.loc["v1", "cosine_top1"] == pytest.approx(1.0, abs=1e-9)
+    assert at1.loc["null", "relative_memory"] == pytest.approx(0.0, abs=1e-9)
+    pairs = rm.relative_memory(user, ids, {"a-b": ([1, 2], [3])}, **kw)
+    assert pairs.relative_memory.between(0, 1 + 1e-9).all()

@@ -23,6 +23,7 @@ from .measures import (
     esn_states,
     memory_capacity,
     probe,
+    relative_memory,
     state_gradients,
     states,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "esn_states",
     "memory_capacity",
     "probe",
+    "relative_memory",
     "state_gradients",
     "states",
 ]

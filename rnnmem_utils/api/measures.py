@@ -103,25 +103,91 @@ def state_gradients(
         return _by_source(net, ids, lab, state, max_delay, first, chol, progress)
     if by != "target":
         raise ValueError(f"by={by!r}; options are ['source', 'target']")
+    rows = [_tidy(sums, chol) for sums in _label_sums(net, ids, lab, state,
+                                                       max_delay, first, progress)]  # fmt: skip
+    return pd.concat(rows, ignore_index=True)
+
+
+def _label_sums(net, ids, lab, state, max_delay, first, progress):
+    """GradientSums of "all" and each label (by target), in passes that fit
+    :data:`MEMORY_BUDGET`, through the engine's per-label accumulator."""
     codes, names = _codes(lab, ids.shape)
     codes[:first] = -1  # the burn-in: targets without their full history
-    everything = np.where(np.arange(len(codes))[:, None] >= first, 0, -1)
-    every = np.broadcast_to(everything, codes.shape)
-    rows = []
+    every = np.broadcast_to(np.arange(len(codes))[:, None] >= first, codes.shape)
     for part in _passes(len(names) + 1, net, state, max_delay):
         local = np.full(len(names) + 1, -1)
         local[part] = np.arange(len(part))  # global group -> this pass's index
         lab_t = torch.from_numpy(np.stack([
-            np.where(every >= 0, local[0], -1),  # "all"
+            np.where(every, local[0], -1),  # "all"
             np.where(codes >= 0, local[codes + 1], -1),
         ])).long()  # fmt: skip
         with torch.no_grad():
-            sums = sg.label_gradient_sums(
+            yield sg.label_gradient_sums(
                 net, ids, lab_t, len(part), names=tuple(["all", *names][i] for i in part),
                 state=state, max_delay=max_delay, progress=progress,
             )  # fmt: skip
-        rows.append(_tidy(sums, chol))
-    return pd.concat(rows, ignore_index=True)
+
+
+def relative_memory(
+    model,
+    tokens,
+    directions: dict,
+    *,
+    labels=None,
+    group: str = "all",
+    state: str = "c",
+    max_delay: int = 50,
+    normalise: bool = True,
+    tops=(1, 5),
+    streams: int = 16,
+    burn_in: int | None = None,
+    batch_first: bool | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Verwimp et al.'s section 5: how well a property is remembered.
+
+    ``directions``: ``{name: d}`` with d a vector in the input space (E,), or
+    ``{name: (ids_a, ids_b)}``, two word lists whose mean embeddings differ by
+    the property (eq. 14: e.g. plural minus singular nouns). For the mean
+    gradient G(tau) of ``group`` (``"all"``, or a value of ``labels``): the
+    relative memory ``||G d|| / (sigma_1 ||d||)`` (1: d is the best remembered
+    direction, 0: forgotten) and the cosine of d with the span of G's top-n
+    right singular vectors, per delay. Normalised as :func:`state_gradients`
+    (d then lives in the whitened space)."""
+    from ..analysis import memory
+
+    net = adapt(model)
+    bf = getattr(net, "data_batch_first", False) if batch_first is None else batch_first
+    ids = as_streams(tokens, streams=streams, batch_first=bf)
+    lab = (
+        None if labels is None else as_streams(labels, streams=streams, batch_first=bf)
+    )
+    lab = lab.numpy() if isinstance(lab, torch.Tensor) else lab
+    first = max_delay if burn_in is None else burn_in
+    chol = _cholesky(net) if normalise else None
+    found = [s for s in _label_sums(net, ids, lab, state, max_delay, first, progress)
+             if group in s.groups]  # fmt: skip
+    if not found:
+        raise ValueError(
+            f"no group {group!r}: labels give {sorted(set(map(str, np.unique(lab))))}"
+        )
+    sums = found[0]
+    k = sums.groups.index(group)
+    g = sums.mean()[k]
+    g = sg.normalise(g, chol) if chol is not None else g.double()
+    emb = None if net.embedding is None else net.embedding.weight.detach()
+    frames = []
+    for name, d in directions.items():
+        if isinstance(d, tuple | list) and len(d) == 2 and emb is not None:
+            d = memory.difference_vector(emb, list(d[0]), list(d[1]), chol)
+        d = torch.as_tensor(d, dtype=torch.float64)
+        frame = pd.DataFrame({"property": name, "delay": np.arange(len(g)),
+                              "relative_memory": memory.relative_memory(g, d).numpy()})  # fmt: skip
+        for n in tops:
+            frame[f"cosine_top{n}"] = memory.top_cosine(g, d, n).numpy()
+        frame["n"] = sums.counts[k].numpy()
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _codes(labels, shape) -> tuple[np.ndarray, list[str]]:
