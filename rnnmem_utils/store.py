@@ -275,11 +275,16 @@ class Store:
     def _record_use(self, key: UnitKey) -> None:
         if self.user is None:
             return
+        import filelock
+
         path = self.user / "units.json"
-        used = io.read_json(path) if path.exists() else []
         entry = {"name": key.name, "key": key.digest}
-        if entry not in used:
-            io.write_json(path, [*used, entry])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # units of one run may finish in several processes (map_units)
+        with filelock.FileLock(str(path) + ".lock"):
+            used = io.read_json(path) if path.exists() else []
+            if entry not in used:
+                io.write_json(path, [*used, entry])
 
     def entries(self) -> list[dict]:
         """Every complete entry's metadata (plus its path and size on disk)."""

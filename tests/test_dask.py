@@ -251,3 +251,28 @@ def test_a_worker_killed_mid_task_loses_only_its_task(
     assert sorted(set(rerun)) == [str(i) for i in range(6)]
     assert len(rerun) <= 8, "the retry resumed from the units in the store"
     assert FIXTURES.exists()
+
+
+@pytest.mark.slow
+def test_the_latching_grid_as_units_on_the_cluster_equals_a_local_run(
+    cluster, tmp_path, monkeypatch
+):
+    """E1's independent units (grid parts, each cell's search + tuned part)
+    run as tasks on the cluster the run was launched on; the runs are the
+    same numbers as one after the other in this process."""
+    import rnnmem_utils as rm
+
+    over = {"n_sequences": 40, "lengths": [4], "repeats": 2, "cells": ["srnn", "gru"]}
+    cfg = rm.config.resolve("latching", "smoke", over)
+    monkeypatch.delenv(units.SCHEDULER_ENV, raising=False)
+    monkeypatch.setenv("RNNMEM_STORE", str(tmp_path / "store_local"))
+    here = rm.experiments.run("latching", cfg, tmp_path / "local", preset="smoke",
+                              progress=False)  # fmt: skip
+    monkeypatch.setenv(units.SCHEDULER_ENV, cluster.scheduler_address)
+    monkeypatch.setenv("RNNMEM_STORE", str(tmp_path / "store_cluster"))
+    there = rm.experiments.run("latching", cfg, tmp_path / "cluster", preset="smoke",
+                               progress=False)  # fmt: skip
+    cols = ["part", "cell", "seq_len", "repeat", "val_acc"]
+    assert here.runs[cols].equals(there.runs[cols])
+    places = io.read_json(tmp_path / "cluster" / units.WHERE)
+    assert {p["worker"] for p in places} <= set(cluster.scheduler_info["workers"])

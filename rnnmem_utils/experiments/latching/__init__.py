@@ -37,6 +37,7 @@ from ...analysis.landscape import loss_landscape
 from ...claims import wilson_interval
 from ...data.latching import make_split
 from ...models import keras_cells as kc
+from ...runner.units import map_units
 from ...training.multiseed import TrainSpec, train_multiseed
 from ..harness import Results, results
 from . import claims as lc
@@ -198,40 +199,26 @@ def run(
 ) -> Results:
     """E1: every part above; writes runs.csv, summary.csv, landscape.csv, claims."""
     out_dir = Path(out_dir)
-    frames = []
+    items = []
     for part, style, lengths, repeats, kw, kinds in _parts(cfg):
         for cell in cfg.cells:
-            spec = TrainSpec(cell, style, **kw)
-            frames.append(
-                _unit(
-                    out_dir,
-                    f"{part}_{style}_{cell}",
-                    cfg,
-                    functools.partial(
-                        train_part,
-                        cfg,
-                        task="latching",
-                        part=part,
-                        cell=cell,
-                        style=style,
-                        lengths=lengths,
-                        repeats=repeats,
-                        spec=spec,
-                        split_kinds=kinds,
-                        progress=progress,
-                    ),
-                )
-            )
-    search, tuned = _tuned_parts(cfg, out_dir, progress)
-    frames += tuned
-    frames.append(
-        _unit(
-            out_dir, "bengio_torch_srnn", cfg, functools.partial(_bengio, cfg, progress)
-        )
-    )
-    frames.append(
-        _unit(out_dir, "init_srnn", cfg, functools.partial(_inits, cfg, progress))
-    )
+            compute = functools.partial(
+                train_part, cfg, task="latching", part=part, cell=cell, style=style,
+                lengths=lengths, repeats=repeats, spec=TrainSpec(cell, style, **kw),
+                split_kinds=kinds, progress=progress,
+            )  # fmt: skip
+            items.append((out_dir, f"{part}_{style}_{cell}", cfg, compute))
+    items += [
+        (out_dir, "bengio_torch_srnn", cfg, functools.partial(_bengio, cfg, progress)),
+        (out_dir, "init_srnn", cfg, functools.partial(_inits, cfg, progress)),
+    ]
+    # Independent units: tasks of the executor the run was launched on (one
+    # after the other locally; on a Dask cluster, spread over its workers).
+    frames = map_units(_stored, items, out_dir=out_dir, label=lambda it: it[1])
+    tuned = map_units(_tuned_cell, [(cfg, out_dir, c, progress) for c in cfg.cells],
+                      out_dir=out_dir, label=lambda it: f"search+tuned {it[2]}")  # fmt: skip
+    search = pd.concat([t for t, _ in tuned], ignore_index=True)
+    frames = frames[:-2] + [f for _, f in tuned] + frames[-2:]  # the order of old
     runs = pd.concat(frames, ignore_index=True)
     summary = summarise(runs, cfg.success_threshold)
     landscape = store.cached(
@@ -259,36 +246,29 @@ def run(
     )  # fmt: skip
 
 
-def _tuned_parts(cfg, out_dir, progress):
-    """Per cell: the search (own seeds, own data), then the tuned part with the
-    cell's best setting on fresh seeds and the grid's data. Returns the whole
-    search table and the tuned runs (one frame per cell)."""
-    tables, frames = [], []
-    for cell in cfg.cells:
-        table = _unit(
-            out_dir,
-            f"search_keras2018_{cell}",
-            cfg,
-            functools.partial(search_tuned, cfg, cell, progress=progress),
-        )
-        lr, batch_size, epochs = best_setting(table)
-        spec = TrainSpec(cell, "keras2018", cfg.hidden_size, epochs, batch_size, lr)
-        compute = functools.partial(
-            train_part,
-            cfg,
-            task="latching",
-            part="tuned",
-            cell=cell,
-            style="keras2018",
-            lengths=cfg.tuned_lengths,
-            repeats=cfg.tuned_repeats,
-            spec=spec,
-            progress=progress,
-        )
-        df = _unit(out_dir, f"tuned_keras2018_{cell}", cfg, compute)
-        frames.append(df.assign(lr=lr, batch_size=batch_size, epochs=epochs))
-        tables.append(table)
-    return pd.concat(tables, ignore_index=True), frames
+def _stored(item) -> pd.DataFrame:
+    """One unit of the store, ``(out_dir, name, cfg, compute)``: module-level,
+    so a process pool or a Dask worker can run it."""
+    return _unit(*item)
+
+
+def _tuned_cell(item) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One cell's search (own seeds, own data), then its tuned part with the
+    best setting on fresh seeds and the grid's data: (search table, runs)."""
+    cfg, out_dir, cell, progress = item
+    table = _unit(
+        out_dir, f"search_keras2018_{cell}", cfg,
+        functools.partial(search_tuned, cfg, cell, progress=progress),
+    )  # fmt: skip
+    lr, batch_size, epochs = best_setting(table)
+    spec = TrainSpec(cell, "keras2018", cfg.hidden_size, epochs, batch_size, lr)
+    compute = functools.partial(
+        train_part, cfg, task="latching", part="tuned", cell=cell, style="keras2018",
+        lengths=cfg.tuned_lengths, repeats=cfg.tuned_repeats, spec=spec,
+        progress=progress,
+    )  # fmt: skip
+    df = _unit(out_dir, f"tuned_keras2018_{cell}", cfg, compute)
+    return table, df.assign(lr=lr, batch_size=batch_size, epochs=epochs)
 
 
 SEARCH_DATA = "search"  # the search's data: generated apart from every reported part
