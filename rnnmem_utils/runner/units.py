@@ -19,8 +19,8 @@ retried or rerun unit is reused. With ``out_dir``, where each unit ran is
 appended to ``out_dir/where.json``, which the run record copies (see
 :func:`where`).
 
-Not used by the experiments yet: their owners adopt it for the model zoo, the
-latching grid and the text8 models.
+E1 runs its grid through it (each (part, style, cell) unit, and each cell's
+search and tuned part, a task); the PTB zoo and the text8 models are next.
 """
 
 from __future__ import annotations
