@@ -269,9 +269,75 @@ FOUNDATIONS = {
     },
 }
 
+# ---------------------------------------------------------------------------
+# E5 autocomplete connectivity (seed 000: Madsen 2019, Distill; the post's code
+# distillpub/post--memorization-in-rnns)
+# ---------------------------------------------------------------------------
+_autocomplete_paper = dict(
+    models=("gru", "lstm", "nlstm"),  # the post's three models
+    text8_chars=100_000_000,  # all of text8 (preprocess/autocomplete.py)
+    vocab_size=16_384,  # "vocab_size=2**14"
+    max_length=200,  # "max_length=200"
+    embedding_size=600,  # embedding_matrix(dim=latent_dim): latent_dim = 600
+    hidden_size=600,  # "autocomplete_gru_600", embedding_size=600
+    layers=2,  # PureGRU / PureLSTM: layers=2
+    nlstm_layers=1,  # nlstm_aligned: layers=1, depth=2
+    forget_bias=1.0,  # BasicLSTMCell's and BasicNLSTMCell's default
+    softmax="full",  # tf.layers.dense to 16,386 classes
+    adaptive_cutoffs=(2_048, 8_192),  # unused with the full softmax
+    batch_size=64,  # AutoComplete(batch_size=64)
+    steps=14_278,  # "14,278 mini-batches": 2 epochs of 456,896 sequences
+    lr=1e-3,  # tf.train.AdamOptimizer() defaults
+    checkpoint_every=500,  # the post saved every 60 s; ~4 min of GPU time here
+    log_every=100,
+    log_valid_sequences=256,
+    test_sequences=10_000_000,  # all of the test split (25,384 sequences)
+    bootstrap_resamples=2_000,
+    local_sentences=4,
+    seed=450_849_059,  # random_seed, "From random.org"
+)
+AUTOCOMPLETE = {
+    # ~6 h per model on a GPU in the post (about 16 s per step on 2 CPU cores)
+    "paper": _autocomplete_paper,
+    # 2 CPU cores, ~20 min for the three models: the local 4.5% of text8, a
+    # quarter of the vocabulary, 128 units, and torch's adaptive softmax for
+    # training (3x cheaper steps; the test scores every word with the full
+    # distribution). Layers, batch, sequence length and Adam as the post.
+    "default": {
+        **_autocomplete_paper,
+        "text8_chars": 4_500_000,  # the local prefix (4,503,641 bytes)
+        "vocab_size": 4_096,
+        "embedding_size": 128,
+        "hidden_size": 128,
+        "softmax": "adaptive",
+        "adaptive_cutoffs": (512, 2_048),  # ~1/8 and 1/2 of the words
+        "steps": 600,
+        "checkpoint_every": 100,
+        "log_every": 50,
+        "log_valid_sequences": 128,
+    },
+    "smoke": {  # seconds: every part on a tiny corpus, no claim expected to hold
+        **_autocomplete_paper,
+        "text8_chars": 300_000,
+        "vocab_size": 512,
+        "embedding_size": 16,
+        "hidden_size": 16,
+        "softmax": "adaptive",
+        "adaptive_cutoffs": (64, 256),
+        "steps": 8,
+        "checkpoint_every": 4,
+        "log_every": 4,
+        "log_valid_sequences": 16,
+        "test_sequences": 48,
+        "bootstrap_resamples": 200,
+        "local_sentences": 1,
+    },
+}
+
 PRESETS = {
     "latching": LATCHING,
     "bit_relay": BIT_RELAY,
     "cycles": CYCLES,
     "foundations": FOUNDATIONS,
+    "autocomplete": AUTOCOMPLETE,
 }
