@@ -154,6 +154,7 @@ def test_nan_from_the_command_line_is_refused(text):
 _LM = "(lm_chars - min(20000, lm_chars // 10)) // batch_size - 1 >= lm_seq_len"
 _SPLIT = "1 <= int(n_sequences * (1 - val_fraction)) < n_sequences"
 _LDA = "lda_test_tokens + 2 * max_delay + 161 <= valid_tokens"
+_CUTOFFS = "adaptive_cutoffs increase strictly and stay below vocab_size + 2"
 BROKEN_RULES = [
     ("foundations", {"recall_delay": 20}, "recall_delay < recall_seq_len"),
     ("foundations", {"recall_delay": 25}, "recall_delay < recall_seq_len"),
@@ -174,6 +175,8 @@ BROKEN_RULES = [
         {"train_tokens": 1019, "batch_size": 20},
         "train_tokens // batch_size >= seq_len + 1",
     ),
+    ("autocomplete", {"adaptive_cutoffs": (300, 200)}, _CUTOFFS),
+    ("autocomplete", {"adaptive_cutoffs": (64, 514)}, _CUTOFFS),  # smoke: 512 words
 ]
 
 
@@ -194,6 +197,7 @@ ACCEPTED_AT_THE_BOUNDARY = [
     ("cycles", {"lda_test_tokens": 11_759}),  # 11_759 + 2 * 40 + 161 = 12_000
     ("cycles", {"lda_test_tokens": 100, "max_delay": 84}),
     ("cycles", {"train_tokens": 1020, "batch_size": 20}),  # 51 rows = seq_len + 1
+    ("autocomplete", {"adaptive_cutoffs": (64, 513)}),  # 512 words + <eos>, <unknown>
 ]
 
 
