@@ -15,6 +15,7 @@ _SUBMODULES = {
     "config",
     "data",
     "experiments",
+    "explorer",
     "io",
     "models",
     "plotting",

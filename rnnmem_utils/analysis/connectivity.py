@@ -1,0 +1,279 @@
+"""Input-output connectivity of a character model (Madsen 2019, Distill,
+"Visualizing memorization in RNNs"), computed for a whole sequence at once.
+
+Definition (the post's code, ``python/operator/connectivity``). For output
+position ``t`` with class ``y_t`` (the target word, or any class asked for),
+take the gradient of the logit ``z_t[y_t]`` with respect to the ONE-HOT input
+``o_s`` of every input position ``s``. The one-hot vector is not in the graph
+(the model looks rows of ``E`` up), so the chain rule is finished by hand::
+
+    d z_t[y_t] / d o_s  =  E  (d z_t[y_t] / d e_s)        (V_in,)
+
+where ``e_s = E[token_s]`` is the embedding vector fed at ``s`` and ``E``
+(V_in, D) the embedding matrix: the gradient with respect to the embedding
+output, multiplied by ``E^T`` on the right (``grad_e @ E.T``). That vector is
+reduced to one number per (t, s):
+
+- ``norm="squared"``: its squared L2 norm, as the post's code does
+  (``reduce_sum(full_gradient ** 2)``) and so as its published figures show;
+- ``norm="l2"``: its L2 norm, the article's formula.
+
+Each row (output position) is then divided by its maximum, as the post's page
+does before colouring. Entries with ``s > t`` are zero for a causal model.
+
+How it is computed. The post runs one backward pass per output position (T
+passes over the whole sequence). Here one forward and one backward pass over
+a batch of replicas give many rows at once: replica ``j`` of the sequence
+carries output ``t = a + j``, so the summed selected logits
+``sum_j z_{a+j}[y_{a+j}]`` of replica j depend only on replica j's inputs and
+one backward pass returns every row's gradient ``(s, j, D)``. Replicas are
+taken in chunks of output positions ``[a, b)`` and each chunk only runs the
+first ``b`` steps (later inputs cannot matter to a causal model), so the work
+is about T^2/2 time steps at a batch's matrix-matrix speed instead of T^2
+steps at batch one. When the model exposes its top hidden states and its
+decoder separately only the selected logits are formed, never the full
+``(T, n, V)`` block (16,386 classes in the post).
+
+The model interface (time-major, like ``torch.nn.RNN``). :func:`adapt`
+accepts an :class:`Adapter` or any module with
+
+- ``embedding``: ``nn.Embedding`` (or ``embed`` when that is the
+  ``nn.Embedding`` itself): the input symbols' vectors ``E``;
+- and either ``features(x) -> h``, ``(T, B, D) -> (T, B, H)``, the top layer's
+  hidden states from embedded inputs, plus ``decoder``: ``nn.Linear(H, V)``
+  (the fast path), or ``logits_from_embedded(x) -> (T, B, V)``.
+
+A model whose ``batch_first`` attribute is true takes and returns
+``(B, T, ...)`` instead. Typical use::
+
+    from rnnmem_utils.analysis import connectivity as conn
+    c = conn.connectivity(model, tokens, targets)           # (T, T) numpy
+    words = conn.top_k(conn.logits(model, tokens), id_to_word, k=3)
+
+Tokens are the input symbol ids ``(T,)``; ``targets`` the class of each output
+position ``(T,)`` (the post: the id of the word the character belongs to).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+NORMS = ("squared", "l2")
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """What connectivity needs from a model, as plain callables.
+
+    ``weight``: the embedding matrix ``E`` (V_in, D). Give ``features`` and
+    ``decoder`` (fast: only the selected logits are formed) or ``logits``.
+    All callables are time-major: ``(T, B, D)`` in, ``(T, B, ...)`` out.
+    """
+
+    weight: Tensor
+    features: Callable[[Tensor], Tensor] | None = None
+    decoder: nn.Linear | None = None
+    logits: Callable[[Tensor], Tensor] | None = None
+    module: nn.Module | None = None  # put in eval mode while computing
+
+    def __post_init__(self):
+        if self.logits is None and (self.features is None or self.decoder is None):
+            raise ValueError("an Adapter needs `logits`, or `features` and `decoder`")
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        """Token ids (any shape) -> their embedding vectors (..., D)."""
+        return self.weight[tokens]
+
+    def all_logits(self, x: Tensor) -> Tensor:
+        """``(T, B, D)`` embedded inputs -> ``(T, B, V)`` logits."""
+        if self.logits is not None:
+            return self.logits(x)
+        return self.decoder(self.features(x))
+
+    def selected_logits(self, x: Tensor, rows: Tensor, classes: Tensor) -> Tensor:
+        """Logit ``classes[j]`` at time ``rows[j]`` of batch column ``j``: (n,)."""
+        cols = torch.arange(len(rows))
+        if self.logits is not None:
+            return self.logits(x)[rows, cols, classes]
+        h = self.features(x)[rows, cols]  # (n, H)
+        w, b = self.decoder.weight[classes], self.decoder.bias
+        out = (h * w).sum(-1)
+        return out if b is None else out + b[classes]
+
+
+def _embedding_module(model) -> nn.Embedding:
+    for name in ("embedding", "embed"):
+        module = getattr(model, name, None)
+        if isinstance(module, nn.Embedding):
+            return module
+    raise TypeError(
+        f"{type(model).__name__} has no nn.Embedding named `embedding` or `embed`; "
+        "wrap it in connectivity.Adapter(weight=E, ...)"
+    )
+
+
+def _time_major(fn: Callable, batch_first: bool) -> Callable:
+    if not batch_first:
+        return fn
+    return lambda x: fn(x.transpose(0, 1)).transpose(0, 1)
+
+
+def adapt(model) -> Adapter:
+    """An :class:`Adapter` for ``model`` (see the module docstring), or
+    ``model`` itself if it is one. Raises TypeError naming what is missing."""
+    if isinstance(model, Adapter):
+        return model
+    weight = _embedding_module(model).weight
+    bf = bool(getattr(model, "batch_first", False))
+    features, decoder = (
+        getattr(model, "features", None),
+        getattr(model, "decoder", None),
+    )
+    if callable(features) and isinstance(decoder, nn.Linear):
+        return Adapter(weight, _time_major(features, bf), decoder, module=model)
+    logits_fn = getattr(model, "logits_from_embedded", None)
+    if callable(logits_fn):
+        return Adapter(weight, logits=_time_major(logits_fn, bf), module=model)
+    raise TypeError(
+        f"{type(model).__name__} needs `features(x)` and `decoder` (nn.Linear), "
+        "or `logits_from_embedded(x)`; see rnnmem_utils.analysis.connectivity"
+    )
+
+
+@contextmanager
+def _evaluating(adapter: Adapter):
+    """Eval mode (no dropout) while computing; the caller's mode restored."""
+    module = adapter.module
+    was = module.training if module is not None else False
+    if module is not None:
+        module.eval()
+    try:
+        yield
+    finally:
+        if module is not None:
+            module.train(was)
+
+
+def _check(tokens, targets, norm: str) -> tuple[Tensor, Tensor]:
+    if norm not in NORMS:
+        raise ValueError(f"norm {norm!r}; options are {list(NORMS)}")
+    tokens = torch.as_tensor(tokens, dtype=torch.long)
+    targets = torch.as_tensor(targets, dtype=torch.long)
+    if tokens.ndim != 1 or targets.shape != tokens.shape:
+        raise ValueError(
+            f"tokens and targets must both be (T,); got {tuple(tokens.shape)} "
+            f"and {tuple(targets.shape)}"
+        )
+    if len(tokens) == 0:
+        raise ValueError("an empty sequence has no connectivity")
+    return tokens, targets
+
+
+def reduce(grad_e: Tensor, weight: Tensor, norm: str = "squared") -> Tensor:
+    """Gradients w.r.t. embedding vectors ``(..., D)`` -> one number each:
+    the (squared) L2 norm of the one-hot gradient ``grad_e @ E^T`` (..., V_in)."""
+    full = grad_e @ weight.detach().T.to(grad_e.dtype)
+    sq = (full * full).sum(-1)
+    return sq if norm == "squared" else sq.sqrt()
+
+
+def normalise_rows(c: Tensor) -> Tensor:
+    """Each row divided by its maximum (rows that are all zero stay zero)."""
+    peak = c.amax(dim=-1, keepdim=True)
+    return c / torch.where(peak > 0, peak, torch.ones_like(peak))
+
+
+def connectivity(
+    model,
+    tokens,
+    targets,
+    *,
+    norm: str = "squared",
+    normalise: bool = True,
+    chunk: int = 64,
+) -> np.ndarray:
+    """Connectivity map ``C[t, s]`` (T, T) of one sequence, batched.
+
+    ``tokens`` (T,) input symbol ids; ``targets`` (T,) the class whose logit is
+    differentiated at each output position; ``norm`` "squared" (the post's
+    code, default) or "l2" (the article); ``normalise`` divides each row by
+    its maximum; ``chunk`` output positions share one forward/backward pass.
+    Computed in the dtype of the model's embedding (use float64 to compare).
+    """
+    ad = adapt(model)
+    tokens, targets = _check(tokens, targets, norm)
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    T = len(tokens)
+    out = torch.zeros(T, T, dtype=ad.weight.dtype)
+    with _evaluating(ad), torch.enable_grad():
+        e = ad.embed(tokens).detach()  # (T, D)
+        for a in range(0, T, chunk):
+            b = min(a + chunk, T)
+            out[a:b, :b] = _chunk_rows(ad, e[:b], targets[a:b], a, norm)
+    return (normalise_rows(out) if normalise else out).numpy()
+
+
+def _chunk_rows(ad: Adapter, e: Tensor, classes: Tensor, a: int, norm: str) -> Tensor:
+    """Rows ``a .. a+n-1`` of the map from one pass over ``n`` replicas of the
+    first ``b = len(e)`` inputs; returns ``(n, b)``."""
+    n = len(classes)
+    x = e.unsqueeze(1).repeat(1, n, 1).requires_grad_()  # (b, n, D), own leaves
+    rows = torch.arange(a, a + n)
+    (grad,) = torch.autograd.grad(ad.selected_logits(x, rows, classes).sum(), x)
+    return reduce(grad, ad.weight, norm).T.detach()  # (n, b)
+
+
+def connectivity_per_position(
+    model, tokens, targets, *, norm: str = "squared", normalise: bool = True
+) -> np.ndarray:
+    """The post's method, for reference and benchmarks: one forward pass, then
+    one backward pass per output position through the whole sequence."""
+    ad = adapt(model)
+    tokens, targets = _check(tokens, targets, norm)
+    T = len(tokens)
+    out = torch.zeros(T, T, dtype=ad.weight.dtype)
+    with _evaluating(ad), torch.enable_grad():
+        x = ad.embed(tokens).detach()[:, None].requires_grad_()  # (T, 1, D)
+        z = ad.all_logits(x)[:, 0]  # (T, V)
+        for t in range(T):
+            (g,) = torch.autograd.grad(z[t, targets[t]], x, retain_graph=True)
+            out[t] = reduce(g[:, 0], ad.weight, norm).detach()
+    return (normalise_rows(out) if normalise else out).numpy()
+
+
+@torch.no_grad()
+def logits(model, tokens) -> np.ndarray:
+    """The model's logits ``(T, V)`` for one sequence of input ids ``(T,)``."""
+    ad = adapt(model)
+    tokens = torch.as_tensor(tokens, dtype=torch.long)
+    with _evaluating(ad):
+        return ad.all_logits(ad.embed(tokens)[:, None])[:, 0].numpy()
+
+
+def top_k(logits, words: Sequence[str], k: int = 3) -> list[list[tuple[str, float]]]:
+    """The ``k`` most probable words at each position, with their softmax
+    probabilities: ``logits`` (T, V) (numpy or torch) and ``words`` the id ->
+    word list (len V). Returns ``[[(word, p), ...k], ...T]``, most probable
+    first; ties keep the lower id first."""
+    z = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
+    if z.ndim != 2 or z.shape[1] != len(words):
+        raise ValueError(
+            f"logits must be (T, V) with V = len(words) = {len(words)}; "
+            f"got {tuple(z.shape)}"
+        )
+    if not 1 <= k <= len(words):
+        raise ValueError(f"k must be in 1..{len(words)}, got {k}")
+    p = torch.softmax(z, dim=-1)
+    # a stable descending sort keeps equal probabilities in id order
+    order = torch.sort(p, dim=-1, descending=True, stable=True).indices[:, :k]
+    return [
+        [(words[i], float(p[t, i])) for i in row.tolist()]
+        for t, row in enumerate(order)
+    ]
