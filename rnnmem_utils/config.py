@@ -450,6 +450,17 @@ class AutocompleteConfig(Schema):
         min=0,
         max=100,
     )
+    connectivity_sequences: int = param(
+        "test sequences whose connectivity maps measure the reach into earlier "
+        "words (0: not measured)",
+        min=0,
+        max=100_000,
+    )
+    connectivity_norm: str = param(
+        "reduction of the one-hot input gradient: squared L2 (the post's code "
+        "and figures) or L2 (the article's formula)",
+        choices=("squared", "l2"),
+    )
     seed: int = param(
         "seed of the vocabulary order, the split, the initialisation and the "
         "batch order (the post: 450849059 for all)",

@@ -293,7 +293,9 @@ _autocomplete_paper = dict(
     log_valid_sequences=256,
     test_sequences=10_000_000,  # all of the test split (25,384 sequences)
     bootstrap_resamples=2_000,
-    local_sentences=4,
+    local_sentences=2,
+    connectivity_sequences=200,  # our measure of reach (the post shows examples)
+    connectivity_norm="squared",  # the post's code: reduce_sum(gradient ** 2)
     seed=450_849_059,  # random_seed, "From random.org"
 )
 AUTOCOMPLETE = {
@@ -317,6 +319,7 @@ AUTOCOMPLETE = {
         "checkpoint_every": 100,
         "log_every": 50,
         "log_valid_sequences": 128,
+        "connectivity_sequences": 32,  # ~1 s per sequence and model at 64 units
     },
     "smoke": {  # seconds: every part on a tiny corpus, no claim expected to hold
         **_autocomplete_paper,
@@ -333,6 +336,7 @@ AUTOCOMPLETE = {
         "test_sequences": 48,
         "bootstrap_resamples": 200,
         "local_sentences": 1,
+        "connectivity_sequences": 2,
     },
 }
 

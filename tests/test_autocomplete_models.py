@@ -85,9 +85,9 @@ def test_forget_bias_and_padding_row_stay_fixed_in_training():
 @pytest.mark.parametrize("kind", models.KINDS)
 def test_input_gradients_match_finite_differences(kind):
     m = models.build(kind, cfg_of(hidden_size=3, embedding_size=2), 7).to(D)
-    x = torch.randn(2, 5, 2, dtype=D, requires_grad=True)
+    x = torch.randn(5, 2, 2, dtype=D, requires_grad=True)  # (T, B, E)
     torch.autograd.gradcheck(
-        lambda v: m.logits_from_embedded(v)[:, -1, 3], (x,), eps=1e-6, atol=1e-7
+        lambda v: m.logits_from_embedded(v)[-1, :, 3], (x,), eps=1e-6, atol=1e-7
     )
 
 
@@ -214,3 +214,23 @@ def test_batches_cover_each_epoch_once():
     assert len(set(seen.tolist())) == 9 and set(seen) <= set(index)
     assert not np.array_equal(train.batch_indices(index, 3, 0, 0),
                               train.batch_indices(index, 3, 0, 3))  # fmt: skip
+
+
+@pytest.mark.parametrize("softmax", ["full", "adaptive"])
+def test_connectivity_reads_the_model_as_its_logits(softmax):
+    """analysis.connectivity (batched) on our model equals the per-position
+    autograd reference, and its logits are the model's."""
+    from rnnmem_utils.analysis import connectivity as conn
+
+    order = np.arange(11)
+    kw = dict(softmax=softmax, adaptive_cutoffs=(4,))
+    m = models.build("gru", cfg_of(**kw), 11, order).to(D)
+    tokens = chars_of(1, 12)[0]
+    targets = torch.randint(2, 11, (12,), generator=torch.Generator().manual_seed(3))
+    fast = conn.connectivity(m.connectivity_model(), tokens, targets, chunk=5)
+    slow = conn.connectivity_per_position(m, tokens, targets)
+    np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-12)
+    z = conn.logits(m, tokens)
+    np.testing.assert_allclose(
+        z, m.logits(tokens[None])[0].detach().numpy(), atol=1e-12
+    )

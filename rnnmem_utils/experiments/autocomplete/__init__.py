@@ -35,6 +35,8 @@ MODEL_CODE = ("rnnmem_utils.models.cells", "rnnmem_utils.data.autocomplete",
               "rnnmem_utils.experiments.autocomplete.models",
               "rnnmem_utils.experiments.autocomplete.train")  # fmt: skip
 EVAL_CODE = (*MODEL_CODE, "rnnmem_utils.experiments.autocomplete.evaluate")
+REACH_CODE = (*MODEL_CODE, "rnnmem_utils.analysis.connectivity",
+              "rnnmem_utils.experiments.autocomplete.reach")  # fmt: skip
 
 
 def run(cfg, out_dir, *, preset="default", needs=None, progress=True):
@@ -92,17 +94,84 @@ def _run(cfg, out_dir, preset, progress):
     probe = evaluate.suggestions_table(
         trained, dataset.vocab, published.PROBE_SENTENCE, sorted(published.WALKTHROUGH)
     )
+    texts = local_texts(dataset, cfg.local_sentences)
+    conn_tables, share_scores = _connectivity(
+        cfg, out_dir, trained, keys, dataset, texts
+    )
+    reach_table = _reach_table(share_scores, progress)
     tables = {"metrics": metrics, "accuracy_by_chars": by_chars, "training_log": log,
-              "parameters": counts, "probe_suggestions": probe}  # fmt: skip
+              "parameters": counts, "probe_suggestions": probe, **conn_tables,
+              "reach": reach_table}  # fmt: skip
     for name, table in tables.items():
         io.write_csv(out_dir / f"{name}.csv", table)
     io.write_json(out_dir / "data.json", data_summary(dataset, len(test)))
-    claims = claims_mod.make_claims(cfg, preset, scores, weights, params, by_chars)
+    pages = explorer_pages(cfg, out_dir, trained, dataset.vocab, texts)
+    claims = claims_mod.make_claims(
+        cfg, preset, scores, weights, params, by_chars, share_scores
+    )
     claims.write(out_dir)
     return results(
         "autocomplete", preset, claims, **tables, models=trained, dataset=dataset,
-        model_keys=keys, local_texts=local_texts(dataset, cfg.local_sentences),
+        model_keys=keys, local_texts=texts, explorer_pages=pages,
     )  # fmt: skip
+
+
+def _connectivity(cfg, out_dir, trained, keys, dataset, texts):
+    """The walkthrough and local rows, and per-sequence reach of every model."""
+    from . import reach
+
+    norm = cfg.connectivity_norm
+    tables = {
+        "walkthrough": reach.walkthrough(trained, dataset.vocab, norm),
+        "local_connectivity": reach.local(trained, dataset.vocab, texts, norm),
+    }
+    index = dataset.splits["test"][: cfg.connectivity_sequences]
+    shares = {}
+    for kind, model in trained.items():
+        if not len(index):
+            break
+        stored = store.cached(
+            out_dir, "autocomplete/reach", cfg,
+            lambda model=model: reach.as_tensors(
+                reach.shares(model, dataset, index, norm)
+            ),
+            fields=("connectivity_sequences", "connectivity_norm"),
+            extra={"model": keys[kind]}, code=REACH_CODE, kind="torch",
+        )  # fmt: skip
+        shares[kind] = {k: v.numpy() for k, v in stored.items()}
+    return tables, shares
+
+
+def _reach_table(shares, progress=False) -> pd.DataFrame:
+    from . import evaluate
+
+    rows = []
+    for kind, s in shares.items():
+        w = evaluate.resample_weights(len(s["n"]), 2000, 0)
+        lo, hi = evaluate.interval(evaluate.boot_ratio(w, s["share_sum"], s["n"]))
+        value = float(evaluate.ratio(s["share_sum"], s["n"]))
+        rows.append((kind, value, float(lo), float(hi), len(s["n"])))
+    return pd.DataFrame(rows, columns=["model", "earlier_word_share", "lo", "hi",
+                                       "sequences"])  # fmt: skip
+
+
+def explorer_pages(cfg, out_dir, trained, vocab, texts) -> list[str]:
+    """One self-contained explorer page per text (the probe sentence first),
+    every model on it; returns the paths relative to ``out_dir``."""
+    from ... import explorer
+    from .models import NAMES
+
+    named = {NAMES[k]: m.connectivity_model() for k, m in trained.items()}
+    pages = []
+    for i, text in enumerate([published.PROBE_SENTENCE, *texts]):
+        name = "probe_sentence" if i == 0 else f"test_sequence_{i}"
+        rel = f"explorer/{name}.html"
+        explorer.page(
+            named, text, words=vocab, norm=cfg.connectivity_norm,
+            path=out_dir / rel, title=f"E5 connectivity: {name.replace('_', ' ')}",
+        )  # fmt: skip
+        pages.append(rel)
+    return pages
 
 
 def _scores(cfg, out_dir, model_key, model, dataset, test) -> dict:

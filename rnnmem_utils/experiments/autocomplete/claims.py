@@ -20,7 +20,9 @@ PAPER_ONLY = (
 )
 
 
-def make_claims(cfg, preset, scores, weights, params, by_chars) -> cl.ClaimSet:
+def make_claims(
+    cfg, preset, scores, weights, params, by_chars, shares=None
+) -> cl.ClaimSet:
     claims = cl.ClaimSet("autocomplete", cfg, preset)
     kind = f"95% paired bootstrap over {len(weights[0]):,} test sequences"
     _parameter_claim(claims, params)
@@ -35,7 +37,41 @@ def make_claims(cfg, preset, scores, weights, params, by_chars) -> cl.ClaimSet:
             claims.not_run(cid, "model ranking", "GRU ~ LSTM > Nested LSTM",
                            "needs all three models (models=gru,lstm,nlstm)", SOURCE)  # fmt: skip
     _peak_claim(claims, by_chars)
+    _reach_claim(claims, shares or {})
     return claims
+
+
+def _reach_claim(claims, shares):
+    statement = "the GRU draws more on earlier words than the LSTM"
+    pub = ("qualitative: the GRU uses long-range context (repeated words, "
+           "meaning), the LSTM leans on the last few characters")  # fmt: skip
+    if not {"gru", "lstm"} <= set(shares):
+        claims.not_run("gru_longer_context", statement, pub,
+                       "needs the GRU and the LSTM and connectivity_sequences > 0",
+                       SOURCE)  # fmt: skip
+        return
+    g, lstm = shares["gru"], shares["lstm"]
+    w = evaluate.resample_weights(len(g["n"]), 2000, 0)
+    samples = (evaluate.boot_ratio(w, g["share_sum"], g["n"])
+               - evaluate.boot_ratio(w, lstm["share_sum"], lstm["n"]))  # fmt: skip
+    d = float(evaluate.ratio(g["share_sum"], g["n"]) -
+              evaluate.ratio(lstm["share_sum"], lstm["n"]))  # fmt: skip
+    lo, hi = (float(v) for v in evaluate.interval(samples))
+    claims.check(
+        "gru_longer_context",
+        statement,
+        published=pub,
+        ours=f"share of connectivity before the current word: GRU - LSTM {d:+.3f}",
+        criterion="GRU's mean share of connectivity from inputs before the word "
+        "being typed above the LSTM's across the 95% interval of the paired "
+        "difference (partly: the point estimate above)",
+        passed=lo > 0,
+        partly=d > 0,
+        interval=[lo, hi],
+        interval_kind=f"95% paired bootstrap over {len(g['n'])} test sequences",
+        holds_across_interval=lo > 0 or hi <= 0,
+        source=SOURCE,
+    )
 
 
 def _parameter_claim(claims, params):

@@ -24,18 +24,22 @@ cheaper training option, ``softmax="adaptive"``) torch's
 :meth:`AutocompleteModel.log_probs` is the model's full distribution over every
 word, which all evaluation uses.
 
-The public interface is batch-first (``(B, T)`` characters, ``(B, T, V)``
-logits); the recurrent stack inside is time-major like ``nn.RNN``.
+:meth:`~AutocompleteModel.logits` is batch-first (``(B, T)`` characters,
+``(B, T, V)`` logits); the recurrent stack and what
+:mod:`rnnmem_utils.analysis.connectivity` reads (``embed``, ``features``,
+``decoder``, ``logits_from_embedded``) are time-major like ``nn.RNN``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...analysis import connectivity as conn
 from ...data import autocomplete as data
 from ...models import cells
 
@@ -185,10 +189,33 @@ class AutocompleteModel(nn.Module):
         lp = self.adaptive.log_prob(h.reshape(-1, h.shape[-1]))[:, self.rank]
         return lp.reshape(*h.shape[:-1], self.n_words)
 
+    # -- what analysis.connectivity reads (time-major) ------------------------
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (T, B, E)`` embedded inputs -> top hidden states ``(T, B, H)``."""
+        return self.recurrent(x)
+
+    @property
+    def decoder(self) -> nn.Linear | None:
+        """The dense head (None with the adaptive softmax, whose "logits" are
+        log-probabilities: :meth:`logits_from_embedded`)."""
+        return self.dense
+
     def logits_from_embedded(self, x: torch.Tensor) -> torch.Tensor:
-        """``x (B, T, E)`` embedded inputs -> ``(B, T, V)`` logits: the function
+        """``x (T, B, E)`` embedded inputs -> ``(T, B, V)`` logits: the function
         whose input gradient connectivity measures."""
-        return self.head(self.recurrent(x.transpose(0, 1)).transpose(0, 1))
+        return self.head(self.recurrent(x))
+
+    def connectivity_model(self):
+        """What :mod:`rnnmem_utils.analysis.connectivity` (and the explorer)
+        should read: the model itself with the full softmax; with the adaptive
+        softmax an ``Adapter`` whose selected logits are the log-probabilities
+        of the selected words alone (torch's adaptive forward), so that no
+        ``(T, n, V)`` block of every word's log-probability is ever formed."""
+        if self.adaptive is None:
+            return self
+        return _AdaptiveAdapter(
+            self.embed.weight, logits=self.logits_from_embedded, module=self
+        )
 
     def logits(self, chars: torch.Tensor) -> torch.Tensor:
         """``chars (B, T)`` -> ``(B, T, V)`` logits."""
@@ -206,6 +233,17 @@ class AutocompleteModel(nn.Module):
         if self.adaptive is not None:
             return self.adaptive(h, self.rank[targets[keep]]).loss
         return F.cross_entropy(self.dense(h), targets[keep])
+
+
+@dataclass(frozen=True)
+class _AdaptiveAdapter(conn.Adapter):
+    """``conn.Adapter`` of an adaptive-softmax model (see
+    :meth:`AutocompleteModel.connectivity_model`)."""
+
+    def selected_logits(self, x, rows, classes):
+        model = self.module
+        h = model.features(x)[rows, torch.arange(len(rows))]  # (n, H)
+        return model.adaptive(h, model.rank[classes]).output  # (n,) log p
 
 
 def build(kind: str, cfg, n_words: int, frequency_order=None, seed: int = 0):
