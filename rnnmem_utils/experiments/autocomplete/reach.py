@@ -32,13 +32,26 @@ def encode(text: str, vocab) -> tuple[np.ndarray, np.ndarray]:
 
 def rows(model, vocab, text: str, positions, norm: str) -> pd.DataFrame:
     """Connectivity rows of ``positions`` in ``" " + text`` (each row divided by
-    its maximum): one line per (position, input position)."""
+    its maximum): one line per (position, input position).
+
+    The logit differentiated is the target word's; where the word is not in
+    the vocabulary (<unknown>, a class the masked loss never trains) it is the
+    model's top suggestion there instead (``target_is`` says which)."""
     chars, targets = encode(text, vocab)
+    unknown = targets == data.UNKNOWN
+    if unknown.any():
+        with torch.no_grad():
+            logp = model.log_probs(torch.from_numpy(chars)[None])[0]
+        logp[:, : data.UNKNOWN + 1] = -np.inf  # a word, not <eos>/<unknown>
+        targets = np.where(unknown, logp.argmax(-1).numpy(), targets)
     c = conn.connectivity(model.connectivity_model(), chars, targets, norm=norm)
     shown = data.decode_chars(chars)
-    out = [(t, s, shown[s], float(c[t, s]), vocab[targets[t]])
+    kind = np.where(unknown, "top suggestion (word not in the vocabulary)", "target")
+    out = [(t, s, shown[s], float(c[t, s]), vocab[targets[t]], kind[t])
            for t in positions for s in range(t + 1)]  # fmt: skip
-    return pd.DataFrame(out, columns=["position", "source", "char", "value", "target"])
+    return pd.DataFrame(
+        out, columns=["position", "source", "char", "value", "target", "target_is"]
+    )
 
 
 def walkthrough(models: dict, vocab, norm: str) -> pd.DataFrame:
