@@ -98,7 +98,7 @@ def _run(cfg, out_dir, preset, progress):
     conn_tables, share_scores = _connectivity(
         cfg, out_dir, trained, keys, dataset, texts
     )
-    reach_table = _reach_table(share_scores, progress)
+    reach_table = _reach_table(share_scores)
     tables = {"metrics": metrics, "accuracy_by_chars": by_chars, "training_log": log,
               "parameters": counts, "probe_suggestions": probe, **conn_tables,
               "reach": reach_table}  # fmt: skip
@@ -142,7 +142,7 @@ def _connectivity(cfg, out_dir, trained, keys, dataset, texts):
     return tables, shares
 
 
-def _reach_table(shares, progress=False) -> pd.DataFrame:
+def _reach_table(shares) -> pd.DataFrame:
     from . import evaluate
 
     rows = []
