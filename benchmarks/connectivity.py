@@ -1,20 +1,37 @@
-"""Benchmark: a whole sequence's connectivity map, batched vs the post's loop.
+"""Benchmark: a whole sequence's connectivity map, batched vs per position.
 
-The post's code (distillpub/post--memorization-in-rnns) takes one backward pass
-per output position; :func:`connectivity.connectivity` runs chunks of replicas
-of the sequence, one forward and one backward pass per chunk. Both run in the
-same process, interleaved (``rnnmem_utils.timing``), on thread CPU time, at
-two sizes:
+The post's code (distillpub/post--memorization-in-rnns) computes each output
+position on its own: a forward pass over the sequence and one backward pass
+(``tf.gradients``) per position. Beside :func:`connectivity.connectivity`
+(method "vjp": per chunk of output positions one forward pass at batch one
+and one backward pass batched over the chunk's cotangents) run, in the same
+process, interleaved (``rnnmem_utils.timing``), on thread CPU time:
 
-- ``paper``: the post's GRU shape, embedding 600, 2 x 600 (torch.nn.GRU, fused),
-  28 input symbols, dense to 16,386 classes, on the post's 198-character probe
-  sentence (goal: batched >= 20x the per-position loop);
-- ``small``: embedding 128, 2 x 128, 4,096 + 2 classes, same sentence.
+- "per-position backward": one shared forward, then one backward pass per
+  position (:func:`connectivity.connectivity_per_position`, the FASTEST naive
+  form: the ratio is reported against it);
+- "post's method": a forward pass (all logits, as the post's graph) and a
+  backward pass per position; timed on ``--post-positions`` evenly spaced
+  positions and scaled to all T (every position costs the same: each pass
+  covers the whole sequence).
 
-Then the batched method against the arithmetic it cannot avoid: the recurrent
-layers' multiply-adds for every replica-step it runs (forward, and backward at
-twice the forward), at the peak float32 GEMM rate measured in this run.
-Weights are random: the cost does not depend on their values.
+Models (random weights: the cost does not depend on their values), on the
+post's 198-character probe sentence:
+
+- ``paper``: embedding 600, 2 x 600 GRU, 28 input symbols, dense to 16,386
+  classes (the post's GRU shape; goal: batched >= 20x per position);
+- ``small``: embedding 128, 2 x 128 GRU, 4,098 classes;
+
+each as torch.nn.GRU (fused) and as the cell library's TF-form GRU (the
+post's variant, stepped in Python by ``cells.run_layers``).
+
+Then the batched method against the arithmetic it cannot avoid: its backward
+pass costs, per replica-step it covers, the recurrent layers' input-gradient
+multiply-adds ((in + H) 3H per GRU layer), at the peak float32 GEMM rate
+measured in this run. The per-position backward covers T steps per position
+at matrix-VECTOR speed, the batched one about T/2 at matrix-matrix speed, so
+on one core their ratio is bounded by about twice the GEMM / GEMV speed ratio;
+the last line prints that bound for this machine.
 
     .venv/bin/python benchmarks/connectivity.py [--threads 1] [--rounds 2]
 """
@@ -30,6 +47,7 @@ from torch import nn
 
 from rnnmem_utils import timing
 from rnnmem_utils.analysis import connectivity as conn
+from rnnmem_utils.models import cells
 
 PROBE = (
     " context the formal study of grammar is an important part of education from"
@@ -41,16 +59,39 @@ SIZES = {"paper": (600, 600, 16_386), "small": (128, 128, 4_098)}  # D, H, class
 
 
 class CharGRU(nn.Module):
-    """Embedding -> 2-layer torch.nn.GRU -> dense, the interface connectivity uses."""
+    """Embedding -> 2-layer GRU -> dense, with the interface connectivity uses;
+    ``kind`` "fused" (torch.nn.GRU) or "cells" (TF-form GRU, cell library)."""
 
-    def __init__(self, emb: int, hidden: int, classes: int):
+    def __init__(self, emb: int, hidden: int, classes: int, kind: str = "fused"):
         super().__init__()
+        self.kind = kind
         self.embedding = nn.Embedding(len(ALPHABET), emb)
-        self.rnn = nn.GRU(emb, hidden, num_layers=2)
+        if kind == "fused":
+            self.rnn = nn.GRU(emb, hidden, num_layers=2)
+        else:
+            self.rnn = nn.ModuleList(
+                [
+                    cells.GRUCell(emb, hidden, form="tf"),
+                    cells.GRUCell(hidden, hidden, form="tf"),
+                ]
+            )
         self.decoder = nn.Linear(hidden, classes)
 
     def features(self, x):
-        return self.rnn(x)[0]
+        if self.kind == "fused":
+            return self.rnn(x)[0]
+        return cells.run_layers(self.rnn, x)[0]
+
+
+def posts_method(model, tokens, targets, positions) -> None:
+    """The post's loop on ``positions``: a forward pass (every logit) and one
+    backward pass for each."""
+    ad = conn.adapt(model)
+    for t in positions:
+        x = ad.embed(tokens).detach()[:, None].requires_grad_()
+        z = ad.all_logits(x)[:, 0]
+        (g,) = torch.autograd.grad(z[t, targets[t]], x)
+        conn.reduce(g[:, 0], ad.weight)
 
 
 def peak_gemm_gflops(n: int = 1024, repeats: int = 5) -> float:
@@ -59,53 +100,69 @@ def peak_gemm_gflops(n: int = 1024, repeats: int = 5) -> float:
     a @ b
     best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.thread_time()  # CPU time, as the methods are timed
         a @ b
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.thread_time() - start)
     return 2 * n**3 / best / 1e9
 
 
 def least_flop(emb: int, hidden: int, T: int, chunk: int) -> float:
-    """FLOP of the recurrent layers over the replica-steps the batched method
-    runs: chunk [a, b) runs (b - a) replicas for b steps; each replica-step of
-    a GRU layer costs (in + H) 3H multiply-adds forward, twice that backward."""
+    """FLOP of the backward passes the batched method runs: chunk [a, b)
+    carries b - a cotangents over b steps; per cotangent-step a GRU layer
+    costs (in + H) 3H multiply-adds (input and recurrent gradients)."""
     steps = sum((min(a + chunk, T) - a) * min(a + chunk, T) for a in range(0, T, chunk))
     per_step = (emb + hidden) * 3 * hidden + (hidden + hidden) * 3 * hidden
-    return 2 * 3 * steps * per_step
+    return 2 * steps * per_step
 
 
-def bench(name: str, tokens, targets, rounds: int, chunk: int, peak: float):
+def bench(name, kind, tokens, targets, args, peak):
     emb, hidden, classes = SIZES[name]
     torch.manual_seed(0)
-    model = CharGRU(emb, hidden, classes).eval()
+    model = CharGRU(emb, hidden, classes, kind).eval()
+    T, chunk, P = len(tokens), args.chunk, args.post_positions
+    spots = np.linspace(0, T - 1, P).round().astype(int).tolist()
     out = {}
     fns = {
-        "per-position": lambda: out.__setitem__(
+        "per-position backward": lambda: out.__setitem__(
             "naive", conn.connectivity_per_position(model, tokens, targets)
         ),
+        "post's method": lambda: posts_method(model, tokens, targets, spots),
         "batched": lambda: out.__setitem__(
             "fast", conn.connectivity(model, tokens, targets, chunk=chunk)
         ),
     }
-    secs = timing.interleaved(fns, rounds=rounds, warmup=0)
-    ratios = secs["per-position"] / secs["batched"]
+    secs = timing.interleaved(fns, rounds=args.rounds, warmup=0)
+    secs["post's method"] = secs["post's method"] * T / P
+    ratios = secs["per-position backward"] / secs["batched"]
+    post_ratios = secs["post's method"] / secs["batched"]
     err = np.abs(out["naive"] - out["fast"]).max()
-    limit = least_flop(emb, hidden, len(tokens), chunk) / (peak * 1e9)
+    flop = least_flop(emb, hidden, T, chunk)
+    limit = flop / (peak * 1e9)
+    med = {k: float(np.median(v)) for k, v in secs.items()}
+    post = med["post's method"]
+    label = "torch.nn.GRU (fused)" if kind == "fused" else "cell library TF-form GRU"
     print(
-        f"{name}: embedding {emb}, GRU 2 x {hidden}, {classes:,} classes, "
-        f"T = {len(tokens)}, chunk {chunk}"
+        f"{name}: embedding {emb}, {label} 2 x {hidden}, {classes:,} classes, "
+        f"T = {T}, chunk {chunk}"
     )
-    print(f"  per-position (post's loop): {np.median(secs['per-position']):8.2f} s")
-    print(f"  batched:                    {np.median(secs['batched']):8.2f} s")
     print(
-        f"  ratio batched / per-position: median {np.median(ratios):.1f}x "
-        f"(rounds: {', '.join(f'{r:.1f}' for r in ratios)}); "
+        f"  per-position backward (fastest naive): {med['per-position backward']:7.2f} s"
+    )
+    print(
+        f"  post's method (forward + backward per position; {P} positions "
+        f"timed, x {T}/{P}): {post:7.2f} s"
+    )
+    print(f"  batched (vjp):                         {med['batched']:7.2f} s")
+    print(
+        f"  RATIO batched / fastest naive: median {np.median(ratios):.1f}x "
+        f"(rounds {', '.join(f'{r:.1f}' for r in ratios)}); "
+        f"vs the post's method {np.median(post_ratios):.1f}x; "
         f"max abs difference of the normalised maps {err:.2g}"
     )
     print(
-        f"  least arithmetic {least_flop(emb, hidden, len(tokens), chunk) / 1e9:.1f}"
-        f" GFLOP -> {limit:.2f} s at the peak GEMM rate; batched reaches "
-        f"{limit / np.median(secs['batched']):.0%} of it"
+        f"  least arithmetic {flop / 1e9:.1f} GFLOP -> {limit:.2f} s at the peak GEMM "
+        f"rate: batched reaches {limit / med['batched']:.0%} of it; ratio bound on "
+        f"this machine {med['per-position backward'] / limit:.1f}x"
     )
 
 
@@ -114,11 +171,13 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--chunk", type=int, default=64)
+    parser.add_argument("--post-positions", type=int, default=16)
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=SIZES)
+    parser.add_argument("--kinds", nargs="+", default=["fused", "cells"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     tokens = torch.tensor([ALPHABET.index(c) for c in PROBE])
-    # class of each position: any fixed ids will do for timing
+    # the class of each position: any fixed ids will do for timing
     targets = torch.arange(len(PROBE)) % 1000 + 2
     peak = peak_gemm_gflops()
     print(
@@ -126,7 +185,8 @@ def main():
         f"peak GEMM {peak:.1f} GFLOP/s (1024^2 float32)"
     )
     for name in args.sizes:
-        bench(name, tokens, targets, args.rounds, args.chunk, peak)
+        for kind in args.kinds:
+            bench(name, kind, tokens, targets, args, peak)
 
 
 if __name__ == "__main__":

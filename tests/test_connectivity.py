@@ -97,11 +97,18 @@ def test_batched_equals_per_position_and_onehot(name):
             model, tokens, targets, norm=norm, normalise=False
         )
         np.testing.assert_allclose(naive, ref, rtol=1e-10, atol=1e-14)
-        for chunk in (1, 4, 64):
-            fast = conn.connectivity(
-                model, tokens, targets, norm=norm, normalise=False, chunk=chunk
-            )
-            np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-14)
+        for method in conn.METHODS:
+            for chunk in (1, 4, 64):
+                fast = conn.connectivity(
+                    model,
+                    tokens,
+                    targets,
+                    norm=norm,
+                    normalise=False,
+                    chunk=chunk,
+                    method=method,
+                )
+                np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-14)
 
 
 def test_finite_differences_of_the_onehot_input():
@@ -134,6 +141,8 @@ def test_rows_normalised_causal_and_l2_is_root_of_squared():
     sq = conn.connectivity(model, tokens, targets, normalise=False)
     l2 = conn.connectivity(model, tokens, targets, norm="l2", normalise=False)
     np.testing.assert_allclose(l2, np.sqrt(sq), rtol=1e-12)
+    one = conn.connectivity(model, tokens, 3)
+    np.testing.assert_allclose(one, conn.connectivity(model, tokens, [3] * 11))
 
 
 def test_batch_first_logits_path_and_modes():
@@ -168,6 +177,8 @@ def test_bad_input_is_refused_with_a_reason():
     tokens, targets = sequence(T=5)
     with pytest.raises(ValueError, match="options are"):
         conn.connectivity(model, tokens, targets, norm="l1")
+    with pytest.raises(ValueError, match="options are"):
+        conn.connectivity(model, tokens, targets, method="loop")
     with pytest.raises(ValueError, match=r"\(T,\)"):
         conn.connectivity(model, tokens, targets[:3])
     with pytest.raises(ValueError, match="empty"):

@@ -22,17 +22,19 @@ Each row (output position) is then divided by its maximum, as the post's page
 does before colouring. Entries with ``s > t`` are zero for a causal model.
 
 How it is computed. The post runs one backward pass per output position (T
-passes over the whole sequence). Here one forward and one backward pass over
-a batch of replicas give many rows at once: replica ``j`` of the sequence
-carries output ``t = a + j``, so the summed selected logits
-``sum_j z_{a+j}[y_{a+j}]`` of replica j depend only on replica j's inputs and
-one backward pass returns every row's gradient ``(s, j, D)``. Replicas are
-taken in chunks of output positions ``[a, b)`` and each chunk only runs the
-first ``b`` steps (later inputs cannot matter to a causal model), so the work
-is about T^2/2 time steps at a batch's matrix-matrix speed instead of T^2
-steps at batch one. When the model exposes its top hidden states and its
-decoder separately only the selected logits are formed, never the full
-``(T, n, V)`` block (16,386 classes in the post).
+passes, each over the whole sequence, at batch one: matrix-VECTOR products).
+Here output positions are taken in chunks ``[a, b)``; for each, one forward
+pass over the first ``b`` inputs at batch one (later inputs cannot matter to
+a causal model) and ONE backward pass batched over the chunk's ``n = b - a``
+cotangents (``torch.autograd.grad(..., is_grads_batched=True)``, i.e. vmap
+over the backward): cotangent ``j`` is the decoder row of class ``y_{a+j}``
+at time ``a + j``. That covers about T^2/2 cotangent-steps at matrix-MATRIX
+speed instead of T^2 at matrix-vector speed; only the selected logits'
+gradients are formed, never the ``(T, n, V)`` logits (16,386 classes in the
+post). ``method="replicas"`` instead runs forward and backward over a batch
+of ``n`` copies of the sequence, copy ``j`` carrying output ``a + j`` (twice
+the arithmetic, no vmap; also the path for models exposing only logits).
+``benchmarks/connectivity.py`` measures both against the per-position loop.
 
 The model interface (time-major, like ``torch.nn.RNN``). :func:`adapt`
 accepts an :class:`Adapter` or any module with
@@ -51,7 +53,8 @@ A model whose ``batch_first`` attribute is true takes and returns
     words = conn.top_k(conn.logits(model, tokens), id_to_word, k=3)
 
 Tokens are the input symbol ids ``(T,)``; ``targets`` the class of each output
-position ``(T,)`` (the post: the id of the word the character belongs to).
+position ``(T,)`` (the post: the id of the word the character belongs to), or
+one class id for every position.
 """
 
 from __future__ import annotations
@@ -165,6 +168,8 @@ def _check(tokens, targets, norm: str) -> tuple[Tensor, Tensor]:
         raise ValueError(f"norm {norm!r}; options are {list(NORMS)}")
     tokens = torch.as_tensor(tokens, dtype=torch.long)
     targets = torch.as_tensor(targets, dtype=torch.long)
+    if targets.ndim == 0:  # one given class at every position
+        targets = targets.expand(tokens.shape)
     if tokens.ndim != 1 or targets.shape != tokens.shape:
         raise ValueError(
             f"tokens and targets must both be (T,); got {tuple(tokens.shape)} "
@@ -189,6 +194,9 @@ def normalise_rows(c: Tensor) -> Tensor:
     return c / torch.where(peak > 0, peak, torch.ones_like(peak))
 
 
+METHODS = ("vjp", "replicas")
+
+
 def connectivity(
     model,
     tokens,
@@ -197,32 +205,63 @@ def connectivity(
     norm: str = "squared",
     normalise: bool = True,
     chunk: int = 64,
+    method: str = "vjp",
 ) -> np.ndarray:
     """Connectivity map ``C[t, s]`` (T, T) of one sequence, batched.
 
     ``tokens`` (T,) input symbol ids; ``targets`` (T,) the class whose logit is
     differentiated at each output position; ``norm`` "squared" (the post's
     code, default) or "l2" (the article); ``normalise`` divides each row by
-    its maximum; ``chunk`` output positions share one forward/backward pass.
+    its maximum; ``chunk`` output positions share one pass. ``method``:
+    "vjp" (one forward at batch 1, one backward batched over the chunk's
+    cotangents) or "replicas" (forward and backward over a batch of copies);
+    a model with only ``logits_from_embedded`` always uses replicas, in chunks
+    small enough that their logits stay under 2^26 numbers.
     Computed in the dtype of the model's embedding (use float64 to compare).
     """
     ad = adapt(model)
     tokens, targets = _check(tokens, targets, norm)
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
+    if method not in METHODS:
+        raise ValueError(f"method {method!r}; options are {list(METHODS)}")
     T = len(tokens)
+    rows = _vjp_rows if method == "vjp" and ad.logits is None else _replica_rows
+    if ad.logits is not None:
+        chunk = max(1, min(chunk, 2**26 // (T * _n_classes(ad, tokens))))
     out = torch.zeros(T, T, dtype=ad.weight.dtype)
     with _evaluating(ad), torch.enable_grad():
         e = ad.embed(tokens).detach()  # (T, D)
         for a in range(0, T, chunk):
             b = min(a + chunk, T)
-            out[a:b, :b] = _chunk_rows(ad, e[:b], targets[a:b], a, norm)
+            out[a:b, :b] = rows(ad, e[:b], targets[a:b], a, norm)
     return (normalise_rows(out) if normalise else out).numpy()
 
 
-def _chunk_rows(ad: Adapter, e: Tensor, classes: Tensor, a: int, norm: str) -> Tensor:
-    """Rows ``a .. a+n-1`` of the map from one pass over ``n`` replicas of the
-    first ``b = len(e)`` inputs; returns ``(n, b)``."""
+def _n_classes(ad: Adapter, tokens: Tensor) -> int:
+    with torch.no_grad():
+        return ad.logits(ad.embed(tokens[:1])[:, None]).shape[-1]
+
+
+def _vjp_rows(ad: Adapter, e: Tensor, classes: Tensor, a: int, norm: str) -> Tensor:
+    """Rows ``a .. a+n-1`` from one forward pass over the first ``b = len(e)``
+    inputs and one backward pass batched over n cotangents: cotangent j is the
+    decoder row of class ``classes[j]`` at time ``a + j``, zero elsewhere (the
+    bias does not change a gradient). Returns ``(n, b)``."""
+    n = len(classes)
+    x = e[:, None].clone().requires_grad_()  # (b, 1, D)
+    h = ad.features(x)  # (b, 1, H)
+    cot = h.new_zeros(n, *h.shape)  # (n, b, 1, H)
+    cot[torch.arange(n), torch.arange(a, a + n), 0] = ad.decoder.weight[classes].to(
+        h.dtype
+    )
+    (grad,) = torch.autograd.grad(h, x, cot, is_grads_batched=True)  # (n, b, 1, D)
+    return reduce(grad[:, :, 0], ad.weight, norm).detach()
+
+
+def _replica_rows(ad: Adapter, e: Tensor, classes: Tensor, a: int, norm: str):
+    """Rows ``a .. a+n-1`` from one pass over ``n`` replicas of the first
+    ``b = len(e)`` inputs, replica j carrying output ``a + j``; ``(n, b)``."""
     n = len(classes)
     x = e.unsqueeze(1).repeat(1, n, 1).requires_grad_()  # (b, n, D), own leaves
     rows = torch.arange(a, a + n)
