@@ -154,6 +154,7 @@ def test_nan_from_the_command_line_is_refused(text):
 _LM = "(lm_chars - min(20000, lm_chars // 10)) // batch_size - 1 >= lm_seq_len"
 _SPLIT = "1 <= int(n_sequences * (1 - val_fraction)) < n_sequences"
 _LDA = "lda_test_tokens + 2 * max_delay + 161 <= valid_tokens"
+_CUTOFFS = "adaptive_cutoffs increase strictly and stay below vocab_size + 2"
 BROKEN_RULES = [
     ("foundations", {"recall_delay": 20}, "recall_delay < recall_seq_len"),
     ("foundations", {"recall_delay": 25}, "recall_delay < recall_seq_len"),
@@ -190,6 +191,8 @@ BROKEN_RULES = [
         {"mc_max_delay": 501},
         "mc_steps >= 100 + mc_max_delay + 200",
     ),
+    ("autocomplete", {"adaptive_cutoffs": (300, 200)}, _CUTOFFS),
+    ("autocomplete", {"adaptive_cutoffs": (64, 514)}, _CUTOFFS),  # smoke: 512 words
 ]
 
 
@@ -214,6 +217,7 @@ ACCEPTED_AT_THE_BOUNDARY = [
     ("your_rnn", {"streams": 92}),  # 1200 // 92 = 13 > 12
     ("your_rnn", {"probe_words": 200}),
     ("your_rnn", {"mc_max_delay": 500}),
+    ("autocomplete", {"adaptive_cutoffs": (64, 513)}),  # 512 words + <eos>, <unknown>
 ]
 
 
