@@ -142,7 +142,7 @@ def bootstrap_stats(sums, chol=None, n_boot: int = 200, seed: int = 0) -> dict:
         w = np.stack([np.bincount(d, minlength=len(idx)) for d in draws])
         w = torch.as_tensor(w, dtype=s.dtype)  # (R, k) multiplicities
         boot = [_stack(_stats(_mean(torch.einsum("rk,kdhe->rdhe", part, s),
-                                    part @ c, chol)))
+                                    part @ c.to(s.dtype), chol)))
                 for part in w.split(25)]  # fmt: skip
         out[name] = {
             "value": _stack(_stats(_mean(s.sum(0), c.sum(0), chol))),
