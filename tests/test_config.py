@@ -174,6 +174,13 @@ BROKEN_RULES = [
         {"train_tokens": 1019, "batch_size": 20},
         "train_tokens // batch_size >= seq_len + 1",
     ),
+    ("ptb_memory", {"variants": ("gru256",)}, "'lstm256' in variants"),
+    ("ptb_memory", {"positions": 15}, "positions >= gradient_streams"),
+    (
+        "ptb_memory",
+        {"train_tokens": 4019},
+        "train_tokens == 0 or train_tokens // batch_size >= seq_len + 1",
+    ),
 ]
 
 
@@ -194,6 +201,8 @@ ACCEPTED_AT_THE_BOUNDARY = [
     ("cycles", {"lda_test_tokens": 11_759}),  # 11_759 + 2 * 40 + 161 = 12_000
     ("cycles", {"lda_test_tokens": 100, "max_delay": 84}),
     ("cycles", {"train_tokens": 1020, "batch_size": 20}),  # 51 rows = seq_len + 1
+    ("ptb_memory", {"positions": 16}),  # smoke: 16 streams
+    ("ptb_memory", {"train_tokens": 4020}),  # 201 rows = seq_len + 1
 ]
 
 
