@@ -107,3 +107,53 @@ def frequency(words: pd.DataFrame, order):
     ax.tick_params(axis="x", labelrotation=20)
     fig.tight_layout()
     return fig
+
+
+def decay(
+    word_curves: pd.DataFrame, fits: pd.DataFrame, words=("the", "congressional")
+):
+    """Figure 9: sigma_1 of two words with their fits (left); fitted b against
+    training frequency (right)."""
+    import numpy as np
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    colors = sns.color_palette("tab10")
+    for color, word in zip(colors, words, strict=False):
+        curve = word_curves[(word_curves.group == word)
+                            & (word_curves.statistic == "sigma_1")]  # fmt: skip
+        fit = fits[fits.word == word]
+        if curve.empty or fit.empty:
+            continue
+        a, b = fit.a.iloc[0], fit.b.iloc[0]
+        left.plot(curve.delay, curve.value, "o", ms=3, color=color, label=word)
+        tau = np.arange(curve.delay.max() + 1)
+        left.plot(tau, a * np.exp(-b * tau), "-", color=color,
+                  label=f"fit b = {b:.2f}")  # fmt: skip
+    left.set(yscale="log", xlabel="delay τ", ylabel="σ1", title="Figure 9a")
+    left.legend(fontsize=8)
+    ok = fits[fits.ok]
+    right.errorbar(ok.train_count, ok.b, yerr=ok.b_se.clip(upper=1), fmt="o", ms=3,
+                   alpha=0.6)  # fmt: skip
+    right.set(xscale="log", xlabel="training count of the word",
+              ylabel="fitted b (decay rate)", title="Figure 9b: b by frequency")  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+def properties(props: pd.DataFrame):
+    """Figures 10-11: relative memory and top-1/top-5 cosines of property
+    directions vs delay, with bands."""
+    measures = ["relative_memory", "cosine_top1", "cosine_top5"]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharey=True)
+    colors = sns.color_palette("tab10")
+    for ax, measure in zip(axes, measures, strict=True):
+        part = props[props.measure == measure]
+        for color, (prop, df) in zip(colors, part.groupby("property", sort=False),
+                                     strict=False):  # fmt: skip
+            _band(ax, df.sort_values("delay"), prop, color)
+        ax.set(xlabel="delay τ", title=measure.replace("_", " "))
+    axes[0].set_ylabel("value")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Figures 10-11: how well property directions are remembered")
+    fig.tight_layout()
+    return fig

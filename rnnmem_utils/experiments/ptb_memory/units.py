@@ -26,11 +26,14 @@ from ..harness import single_thread
 from . import analyses, probes, zoo
 
 ANALYSIS_FIELDS = ("max_delay", "positions", "gradient_streams", "word_tokens",
-                   "bootstrap", "seed")  # fmt: skip
+                   "fit_words", "bootstrap", "seed")  # fmt: skip
 WORD_STREAMS = 128  # delay 0 has no tangent history: many streams, few steps
 ANALYSIS_CODE = ("rnnmem_utils.analysis.state_gradients",
                  "rnnmem_utils.experiments.ptb_memory.analyses",
-                 "rnnmem_utils.data.treebank", *zoo.MODEL_CODE)  # fmt: skip
+                 "rnnmem_utils.analysis.memory", "rnnmem_utils.data.treebank",
+                 "rnnmem_utils.experiments.ptb_memory.units",
+                 "rnnmem_utils.experiments.ptb_memory.probes",
+                 *zoo.MODEL_CODE)  # fmt: skip
 CURVE_STATES = {"lstm": ("c",), "gru_tf": ("h",), "rnn": ("h",)}
 
 
@@ -81,7 +84,8 @@ def plan(cfg) -> list[tuple]:
         for state in CURVE_STATES[v.cell]:
             jobs.append(("curve", n, state))
     jobs.append(("curve", "lstm256", "h"))  # Figure 5b: the LSTM's hidden state
-    jobs += [("pos", "lstm256"), ("words0", "lstm256")]
+    jobs += [("pos", "lstm256"), ("words0", "lstm256"), ("fits", "lstm256"),
+             ("props", "lstm256")]  # fmt: skip
     return jobs
 
 
@@ -96,11 +100,13 @@ def compute(cfg, job, out_dir, progress=False):
     m, record, key = model(cfg, name, out_dir, progress)
     if kind == "model":
         return m, record, key
-    fn = {"curve": _curve, "pos": _pos, "words0": _words0}[kind]
+    fn = {"curve": _curve, "pos": _pos, "words0": _words0, "fits": _fits,
+          "props": _properties}[kind]  # fmt: skip
     return store.cached(
         out_dir, f"ptb_memory/{kind}", cfg,
         lambda: fn(cfg, m, prepare(cfg), *rest),
-        fields=ANALYSIS_FIELDS, code=ANALYSIS_CODE, kind="torch",
+        fields=ANALYSIS_FIELDS, code=ANALYSIS_CODE,
+        kind="torch",
         extra={"model": key or f"untrained:{name}:{cfg.seed}:{cfg.init_scale}:"
                f"{cfg.embedding_size}", "args": list(rest)},
     )  # fmt: skip
@@ -170,7 +176,7 @@ def run_parallel(cfg, jobs, out_dir, progress=True) -> None:
     os.environ.update(env)
     try:
         with cf.ProcessPoolExecutor(cfg.workers, mp_context=ctx) as pool:
-            for phase in (("model",), ("curve", "pos", "words0")):
+            for phase in (("model",), ("curve", "pos", "words0", "fits", "props")):
                 todo = [j for j in jobs if j[0] in phase]
                 futures = [pool.submit(_in_worker, cfg, j, out_dir) for j in todo]
                 bar = tqdm(total=len(todo), disable=not progress, desc=phase[0] + "s")
@@ -205,6 +211,8 @@ def collect(cfg, data, jobs, out_dir, progress=True) -> dict:
                                             state=job[2], normalisation=norm))  # fmt: skip
     pos = compute(cfg, ("pos", "lstm256"), out_dir, progress)
     words0 = compute(cfg, ("words0", "lstm256"), out_dir, progress)
+    fits = compute(cfg, ("fits", "lstm256"), out_dir, progress)
+    props = compute(cfg, ("props", "lstm256"), out_dir, progress)
     vocab = data["corpus"].vocab
     return {
         "table2": pd.DataFrame(zoo.table2_rows(ppl)),
@@ -213,8 +221,16 @@ def collect(cfg, data, jobs, out_dir, progress=True) -> dict:
         "pos_curves": analyses.tidy(pos, model="lstm256", state="c"),
         "word_sigma": _word_table(words0, vocab),
         "table3": probes.table3(models["lstm256"], data, cfg.seed),
+        "decay_fits": _frame(fits["fits"]),
+        "word_curves": _frame(fits["curves"]),
+        "properties": _frame(props),
         "extra": {"stats": stats, "pos_stats": pos, "ppl": ppl},
     }
+
+
+def _frame(value) -> pd.DataFrame:
+    """A stored JSON table back as a DataFrame."""
+    return pd.DataFrame(value)
 
 
 def _word_table(w, vocab) -> pd.DataFrame:
@@ -228,3 +244,95 @@ def _word_table(w, vocab) -> pd.DataFrame:
         "sum_sigma": w["sum_sigma"].numpy(),
         "freq_bin": [analyses.freq_label(c) for c in train],
     })  # fmt: skip
+
+
+# ---------------------------------------------------------------------------
+# Figure 9 and section 5, through rnnmem_utils.analysis.memory
+# ---------------------------------------------------------------------------
+# Both group G by the word or class at the TARGET position t (memory's
+# label_gradient_sums), unlike the per-class curves above (by source).
+
+SEGMENT = 200  # analysis segments start from the model's true state
+
+
+def _sample(cfg, m, data):
+    from ...analysis import memory as mem
+
+    return mem.sample_segments(m, data["ids"], length=SEGMENT,
+                               positions=cfg.positions, blocks=analyses.BLOCKS,
+                               seed=cfg.seed)  # fmt: skip
+
+
+def fit_word_ids(cfg, data) -> list[int]:
+    """Up to ``fit_words`` words spread over the frequency bins (the most
+    occurrences in the analysis set within each bin), plus Figure 9a's two."""
+    vocab = data["corpus"].vocab
+    seen = np.bincount(data["ids"], minlength=len(vocab))
+    skip = {vocab.index[w] for w in ("<unk>", "<eos>", "N")}
+    bins = {}
+    for i in np.argsort(-seen, kind="stable"):
+        if seen[i] >= 2 and int(i) not in skip:
+            bins.setdefault(analyses.freq_label(vocab.counts[i]), []).append(int(i))
+    per_bin = max(1, cfg.fit_words // max(1, len(bins)))
+    ids = [i for words in bins.values() for i in words[:per_bin]]
+    for w in ("the", "congressional"):
+        if w in vocab.index and vocab.index[w] not in ids and seen[vocab.index[w]]:
+            ids.append(vocab.index[w])
+    return ids
+
+
+def _fits(cfg, m, data):
+    from ...analysis import memory as mem
+
+    vocab = data["corpus"].vocab
+    ids = fit_word_ids(cfg, data)
+    lookup = np.full(len(vocab), -1)
+    lookup[ids] = np.arange(len(ids))
+    grouping = mem.Grouping(lookup[data["ids"]], [vocab.words[i] for i in ids],
+                            bootstrap=False)  # fmt: skip
+    table = mem.streamed_curves(m, _sample(cfg, m, data), {"word": grouping},
+                                chol=_chol(m), max_delay=cfg.max_delay,
+                                statistics=("sigma_1",), n_boot=10,
+                                max_bytes=1 << 30)  # fmt: skip
+    fits = mem.decay_fits(table).rename(columns={"group": "word"})
+    fits["train_count"] = [vocab.counts[vocab.index[w]] for w in fits.word]
+    fits["freq_bin"] = [analyses.freq_label(c) for c in fits.train_count]
+    return {"fits": _plain(fits.drop(columns="grouping")), "curves": _plain(table)}
+
+
+PROPERTIES = {  # Figures 10-11: (class, (tags of a), (tags of b))
+    "sg-pl": ("N", ("NNS", "NNPS"), ("NN", "NNP")),
+    "common-proper": ("N", ("NNP", "NNPS"), ("NN", "NNS")),
+    "3rd-non-3rd": ("V", ("VBZ",), ("VBP",)),
+    "present-past": ("V", ("VBD",), ("VBP", "VBZ")),
+    "VBG-VBN": ("V", ("VBN",), ("VBG",)),
+}
+
+
+def _properties(cfg, m, data):
+    from ...analysis import memory as mem
+
+    names = ["N", "V"]
+    tags = data["tags"]
+    labels = np.full(len(tags), -1)
+    for k, cls in enumerate(names):
+        labels[np.isin(tags, analyses.POS_CLASSES[cls])] = k
+    sums = mem.block_sums(m, _sample(cfg, m, data),
+                          {"pos": mem.Grouping(labels, names)},
+                          max_delay=cfg.max_delay)["pos"]  # fmt: skip
+    word_tag = probes.word_tags(data)
+    emb, chol = m.embedding.weight.detach(), _chol(m)
+    frames = []
+    for prop, (cls, a_tags, b_tags) in PROPERTIES.items():
+        a = [i for i, t in word_tag.items() if t in a_tags]
+        b = [i for i, t in word_tag.items() if t in b_tags]
+        d = mem.difference_vector(emb, a, b, chol)
+        frames.append(mem.property_curves(sums, cls, {prop: d}, chol=chol,
+                                          n_boot=cfg.bootstrap, seed=cfg.seed)
+                      .assign(word_class=cls, words_a=len(a), words_b=len(b)))  # fmt: skip
+    return _plain(pd.concat(frames, ignore_index=True))
+
+
+def _plain(df: pd.DataFrame) -> dict:
+    """Columns as lists of Python values: loadable with ``weights_only``."""
+    return {c: df[c].tolist() for c in df.columns}
