@@ -59,6 +59,12 @@ class RecurrentLM(nn.Module):
         self.decoder = nn.Linear(hidden_size, vocab_size)
 
     @property
+    def cells(self):
+        """The cell-library layers of a looped cell (the analysis engine walks
+        them directly: ``analysis_view``); None for a fused torch.nn layer."""
+        return (self.rnn,) if self.cell in LOOPED else None
+
+    @property
     def state_names(self) -> tuple[str, ...]:
         return STATE_NAMES[self.cell]
 
