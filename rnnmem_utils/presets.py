@@ -313,12 +313,12 @@ PTB_MEMORY = {
         "fit_words": 100,
         "bootstrap": 200,
     },
-    # < 60 s end to end: 12k training tokens, short curves; claims may fail
+    # < 60 s end to end: 6k training tokens, short curves; claims may fail
     "smoke": {
         **_ptb_memory_paper,
         "variants": ("lstm256", "gru256", "rnn256", "untrained"),
         "epochs": 1,
-        "train_tokens": 12_000,
+        "train_tokens": 6_000,  # 1 batch of 20 x 200: exercises the loop
         "eval_tokens": 2_000,
         "word_tokens": 2_000,
         "max_delay": 6,

@@ -62,6 +62,7 @@ def test_sections_follow_the_registry_then_variants_and_skip_dot_dirs(tree):
         "latching@cells=gru,repeats=30",
         "bit_relay",
         "cycles",
+        "ptb_memory",
     ]
     assert [s.variant for s in secs][2] == "cells=gru,repeats=30"
     assert not secs[3].found, "bit_relay has only hidden partial runs"
@@ -81,7 +82,7 @@ def test_summary_has_one_row_per_section_and_hidden_runs_never_count(built):
     _, md, html = built
     summary = md.split("\n## ")[0]
     rows = [line for line in summary.splitlines() if line.startswith("| ")]
-    assert len(rows) == 2 + 5  # head, separator, every section
+    assert len(rows) == 2 + 6  # head, separator, every section
     assert rows[0].startswith("| experiment | reproduced | partly")
     assert (
         "| E1 Information latching @ cells=gru,repeats=30 | 1 | 0 | 0 | 0 | 0 |" in md
@@ -237,6 +238,7 @@ def test_html_summary_has_every_section_and_no_separator_row(built):
         "E1 Information latching @ cells=gru,repeats=30",
         "E2 Bit relay",
         "E3 Synthetic cycles",
+        "E4 What PTB language models remember",
     ]
     assert not any(set(c) <= set("-: ") for r in parser.rows for c in r)
 

@@ -75,7 +75,9 @@ def test_report_page_in_headless_chromium(browser, results_root):
     )
     titles = [r[0] for r in rows]
     assert titles == [s.heading for s in report.sections(PRESET)]
-    assert titles[-1] == "E3 Synthetic cycles", "the last experiment is shown"
+    assert titles[-1] == "E4 What PTB language models remember", (
+        "the last experiment is shown"
+    )
     assert not [r for r in rows if any(set(c.strip()) <= set("-: ") for c in r)]
 
     assert page.eval_on_selector_all("img", "is => is.length") == 1
