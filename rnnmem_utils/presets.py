@@ -302,13 +302,14 @@ PTB_MEMORY = {
     # <= ~35 min on 2 free cores: two workers train the baseline, the GRU, the
     # vanilla RNN and LSTM 128 for 2 epochs each (~4,500 words/s per core,
     # ~190 s per epoch at 256 units); the other seeds, LSTM 512 and Wiki-2 are
-    # "not run at this preset". The engine spends the rest on 12,000 positions
-    # per curve.
+    # "not run at this preset". The engine spends the rest on 6,000 positions
+    # per curve (measured on the shared 2-core machine: ~1,300 words/s per
+    # training process, ~40 positions/s per engine process).
     "default": {
         **_ptb_memory_paper,
         "variants": ("lstm256", "gru256", "rnn256", "lstm128", "untrained"),
         "epochs": 2,
-        "positions": 12_000,
+        "positions": 6_000,
         "gradient_streams": 32,
         "fit_words": 100,
         "bootstrap": 200,
