@@ -193,6 +193,13 @@ BROKEN_RULES = [
     ),
     ("autocomplete", {"adaptive_cutoffs": (300, 200)}, _CUTOFFS),
     ("autocomplete", {"adaptive_cutoffs": (64, 514)}, _CUTOFFS),  # smoke: 512 words
+    ("ptb_memory", {"variants": ("gru256",)}, "'lstm256' in variants"),
+    ("ptb_memory", {"positions": 15}, "positions >= gradient_streams"),
+    (
+        "ptb_memory",
+        {"train_tokens": 4019},
+        "train_tokens == 0 or train_tokens // batch_size >= seq_len + 1",
+    ),
 ]
 
 
@@ -218,6 +225,8 @@ ACCEPTED_AT_THE_BOUNDARY = [
     ("your_rnn", {"probe_words": 200}),
     ("your_rnn", {"mc_max_delay": 500}),
     ("autocomplete", {"adaptive_cutoffs": (64, 513)}),  # 512 words + <eos>, <unknown>
+    ("ptb_memory", {"positions": 16}),  # smoke: 16 streams
+    ("ptb_memory", {"train_tokens": 4020}),  # 201 rows = seq_len + 1
 ]
 
 

@@ -22,8 +22,12 @@ from torch import nn
 from . import cells
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+# Cells torch has no fused layer for, run as a Python loop over the cell
+# library's step: the GRU in TensorFlow's form (reset gate on h before the
+# recurrent matmul, one bias), the form of Verwimp et al.'s TF 1.8 code.
+LOOPED = {"gru_tf": lambda n_in, n_h: cells.GRUCell(n_in, n_h, form="tf")}
 _STEPS = {"lstm": cells.lstm_step, "gru": cells.gru_torch_step, "rnn": cells.rnn_step}
-STATE_NAMES = {"lstm": ("h", "c"), "gru": ("h",), "rnn": ("h",)}
+STATE_NAMES = {"lstm": ("h", "c"), "gru": ("h",), "rnn": ("h",), "gru_tf": ("h",)}
 
 
 class RecurrentLM(nn.Module):
@@ -42,16 +46,25 @@ class RecurrentLM(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"cell {cell!r}; options are {sorted(CELLS)}")
+        if cell not in CELLS and cell not in LOOPED:
+            raise ValueError(
+                f"cell {cell!r}; options are {sorted({**CELLS, **LOOPED})}"
+            )
         self.cell, self.vocab_size, self.hidden_size = cell, vocab_size, hidden_size
         self.embedding = (
             nn.Embedding(vocab_size, embedding_size) if embedding_size else None
         )
         self.input_size = embedding_size or vocab_size
-        self.rnn = CELLS[cell](self.input_size, hidden_size)
+        make = LOOPED.get(cell) or CELLS[cell]
+        self.rnn = make(self.input_size, hidden_size)
         self.drop = nn.Dropout(dropout)  # on the recurrent output only (section 4.3.1)
         self.decoder = nn.Linear(hidden_size, vocab_size)
+
+    @property
+    def cells(self):
+        """The cell-library layers of a looped cell (the analysis engine walks
+        them directly: ``analysis_view``); None for a fused torch.nn layer."""
+        return (self.rnn,) if self.cell in LOOPED else None
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -71,6 +84,9 @@ class RecurrentLM(nn.Module):
     def forward(self, tokens, state=None):
         """Fused pass: ``(T, B)`` tokens -> ``(T, B, V)`` logits and the last state."""
         state = self.init_state(tokens.shape[1]) if state is None else state
+        if self.cell in LOOPED:
+            out, last = self._looped(self.embed(tokens), state)
+            return self.decoder(self.drop(out)), last
         packed = tuple(s.unsqueeze(0) for s in state)  # (1, B, H): nn.LSTM's layout
         out, last = self.rnn(
             self.embed(tokens), packed if self.cell == "lstm" else packed[0]
@@ -78,8 +94,21 @@ class RecurrentLM(nn.Module):
         last = last if self.cell == "lstm" else (last,)
         return self.decoder(self.drop(out)), tuple(s.squeeze(0) for s in last)
 
+    def _looped(self, xs, state):
+        """A cell-library cell over ``xs`` (T, B, E): the input projection of
+        every step in one matmul, then one step per time step. ``unbind``
+        (not ``gx[t]``): indexing would make the backward pass add a
+        full-size gradient per step, quadratic in T."""
+        outs = []
+        for gx in self.rnn.project(xs).unbind(0):  # (B, G*H) each
+            state = self.rnn.step(gx, state)
+            outs.append(state[0])
+        return torch.stack(outs), state  # (T, B, H)
+
     def step(self, x_t: torch.Tensor, state: tuple) -> tuple:
         """One step on the input vector ``x_t`` ``(B, E)``; returns the new state."""
+        if self.cell in LOOPED:
+            return self.rnn(x_t, state)
         w_ih, w_hh, b_ih, b_hh = self._weights()
         gx, w_h = F.linear(x_t, w_ih, b_ih), w_hh.T  # cells' right-multiplied layout
         return _STEPS[self.cell](gx, state, w_h, b_hh)
@@ -99,6 +128,8 @@ class RecurrentLM(nn.Module):
         W_hh,gate^T diag(slope): 2 H^2 multiply-adds per tangent instead of 4 H^2.
         GRU: dh' = z dh + dh W_b (H^2); vanilla RNN: dh' = dh W_hh^T diag(1 - h'^2).
         """
+        if self.cell in LOOPED:
+            return None  # no hand-written tangent: the engine uses torch.func.jvp
         step = {
             "lstm": self._lstm_tangent,
             "gru": self._gru_tangent,

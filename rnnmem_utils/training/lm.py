@@ -59,6 +59,15 @@ class TrainSettings:
     optimizer: str = "adagrad"
     clip: float = 0.0  # gradient-norm clip; 0 = none
     checkpoint_every: int = 500  # batches between checkpoints
+    # learning-rate schedule: lr for the first ``decay_after`` epochs, then
+    # multiplied by ``lr_decay`` every epoch (Zaremba et al.'s PTB schedule,
+    # used by Verwimp et al.); the default keeps lr constant
+    lr_decay: float = 1.0
+    decay_after: int = 0
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of 0-based ``epoch``."""
+        return self.lr * self.lr_decay ** max(0, epoch + 1 - self.decay_after)
 
 
 def _detach(state):
@@ -119,6 +128,8 @@ def train(
 def _train_epoch(model, opt, data, settings, pos: _Position, checkpoint, progress):
     """Finish epoch ``pos.epoch`` from batch ``pos.batch``; advance ``pos``."""
     model.train()
+    for group in opt.param_groups:
+        group["lr"] = settings.lr_at(pos.epoch)
     state = model.init_state(data.shape[1]) if pos.state is None else pos.state
     total, count, clock = 0.0, 0, time.perf_counter()
     bar = tqdm(
@@ -139,6 +150,10 @@ def _train_epoch(model, opt, data, settings, pos: _Position, checkpoint, progres
         opt.step()
         total, count = total + loss.item() * y.numel(), count + y.numel()
         bar.update()
+        if progress and batch % 10 == 0:
+            elapsed = time.perf_counter() - clock
+            bar.set_postfix(ppl=f"{math.exp(total / count):.1f}",
+                            words_per_s=f"{count / elapsed:.0f}")  # fmt: skip
         if checkpoint is not None and (batch + 1) % settings.checkpoint_every == 0:
             here = replace(pos, batch=batch + 1, state=_detach(state))
             _checkpoint(checkpoint, model, opt, here)
@@ -148,6 +163,7 @@ def _train_epoch(model, opt, data, settings, pos: _Position, checkpoint, progres
         {
             "epoch": pos.epoch + 1,
             "train_loss": total / max(count, 1),
+            "lr": settings.lr_at(pos.epoch),
             "tokens_per_s": count / (time.perf_counter() - clock),
         },
     ]

@@ -1,0 +1,104 @@
+"""Benchmark: training words/s of E4's baseline LM, fused vs a per-step cell loop,
+against the arithmetic limit measured in the same run.
+
+The model is the paper's baseline (embedding 64, LSTM 256, 10k vocabulary,
+batch 20 x 200 steps, SGD with clipping). Three numbers:
+
+- fused: ``nn.LSTM`` over the whole (T, B) block (what E4 trains with);
+- cell loop: the same weights stepped by the cell library's ``LSTMCell`` in a
+  Python loop over ``unbind``-ed steps (the path a cell without a fused kernel,
+  such as the TF-form GRU, takes);
+- limit: the model's FLOP per word (forward + backward = 3 x forward; the
+  10k-way output layer is ~88% of it) at the peak float32 GEMM rate of a large
+  square matmul in this process.
+
+    .venv/bin/python benchmarks/lm_training.py [--threads N] [--batches K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+from rnnmem_utils.models import cells
+from rnnmem_utils.models.lm import RecurrentLM
+
+VOCAB, EMB, HIDDEN, BATCH, STEPS = 10_000, 64, 256, 20, 200
+
+
+def flop_per_word(hidden=HIDDEN, emb=EMB, vocab=VOCAB, gates=4) -> float:
+    """Forward multiply-adds x 2, times 3 for forward + backward."""
+    forward = 2 * gates * hidden * (emb + hidden) + 2 * hidden * vocab
+    return 3 * forward
+
+
+def peak_gemm_gflops(n: int = 1024, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+class LoopLM(torch.nn.Module):
+    """The baseline with its LSTM stepped by the cell library (same weights)."""
+
+    def __init__(self, fused: RecurrentLM):
+        super().__init__()
+        self.embedding, self.decoder = fused.embedding, fused.decoder
+        self.cell = cells.LSTMCell(EMB, HIDDEN).load_torch(fused.rnn, "_l0")
+
+    def forward(self, tokens, state):
+        outs = []
+        for gx in self.cell.project(self.embedding(tokens)).unbind(0):
+            state = self.cell.step(gx, state)
+            outs.append(state[0])
+        return self.decoder(torch.stack(outs)), state
+
+
+def words_per_s(model, init_state, batches: int) -> float:
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    data = torch.randint(0, VOCAB, (batches + 1, STEPS + 1, BATCH))
+    state = init_state
+    for k in range(batches + 1):
+        if k == 1:  # the first batch warms up the allocator
+            start = time.perf_counter()
+        x, y = data[k, :-1], data[k, 1:]
+        logits, state = model(x, tuple(s.detach() for s in state))
+        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+    return batches * STEPS * BATCH / (time.perf_counter() - start)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batches", type=int, default=4)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    fused = RecurrentLM("lstm", VOCAB, HIDDEN, EMB, dropout=0.5)
+    zeros = fused.init_state(BATCH)
+    peak = peak_gemm_gflops()
+    limit = peak * 1e9 / flop_per_word()
+    rate_fused = words_per_s(fused, zeros, args.batches)
+    rate_loop = words_per_s(LoopLM(fused), zeros, args.batches)
+    print(f"threads {args.threads}; {flop_per_word() / 1e6:.1f} MFLOP per word; "
+          f"peak GEMM {peak:.1f} GFLOP/s -> limit {limit:,.0f} words/s")  # fmt: skip
+    print(f"fused nn.LSTM  {rate_fused:8,.0f} words/s  {rate_fused / limit:6.1%} of "
+          f"the limit  {rate_fused / rate_loop:5.2f}x the cell loop")  # fmt: skip
+    print(f"cell loop      {rate_loop:8,.0f} words/s  {rate_loop / limit:6.1%} of "
+          "the limit")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,338 @@
+"""E4's units of work, each kept in the store, and how they are scheduled.
+
+A job is a tuple: ``("model", variant)``, ``("curve", variant, state)``,
+``("pos", variant)``, ``("words0", variant)``. :func:`compute` returns a
+job's value from the store (computing and storing it once). With
+``cfg.workers > 1`` the jobs first run in a pool of single-threaded
+processes (models, then analyses: an analysis needs its model), and
+:func:`collect` then loads them all here.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import functools
+import multiprocessing as mp
+import os
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ... import store
+from ...analysis import state_gradients as sg
+from ...data import ptb, treebank
+from ..harness import single_thread
+from . import analyses, probes, zoo
+
+ANALYSIS_FIELDS = ("max_delay", "positions", "gradient_streams", "word_tokens",
+                   "fit_words", "bootstrap", "seed")  # fmt: skip
+WORD_STREAMS = 128  # delay 0 has no tangent history: many streams, few steps
+ANALYSIS_CODE = ("rnnmem_utils.analysis.state_gradients",
+                 "rnnmem_utils.experiments.ptb_memory.analyses",
+                 "rnnmem_utils.analysis.memory", "rnnmem_utils.data.treebank",
+                 "rnnmem_utils.experiments.ptb_memory.units",
+                 "rnnmem_utils.experiments.ptb_memory.probes",
+                 *zoo.MODEL_CODE)  # fmt: skip
+CURVE_STATES = {"lstm": ("c",), "gru_tf": ("h",), "rnn": ("h",)}
+
+
+# ---------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def prepare(cfg) -> dict:
+    """Corpus (treebank lines held out), alignment and the analysis stream."""
+    lines = ptb.read_lines("train")
+    vocab = ptb.build_vocabulary(lines)
+    align = treebank.align(treebank.tagged_sentences(), lines, vocab.index)
+    corpus = ptb.load(align.lines, cfg.train_tokens or None)
+    ids, tags = analyses.analysis_stream(align, vocab)
+    return {"corpus": corpus, "alignment": align, "ids": ids, "tags": tags}
+
+
+def alignment_report(data: dict) -> dict:
+    a = data["alignment"]
+    return {
+        "treebank_sentences": a.n_sentences,
+        "aligned_exactly": len(a.pairs),
+        "unmatched_sentences": list(a.unmatched),
+        "unmatched_lines": [line + 1 for line in a.lines_unmatched],  # 1-based
+        "held_out_lines_1based": [min(a.lines) + 1, max(a.lines) + 1],
+        "analysis_tokens": int(len(data["ids"])),
+        "training_tokens": int(len(data["corpus"].train)),
+    }
+
+
+# ---------------------------------------------------------------------------
+# Jobs
+# ---------------------------------------------------------------------------
+
+
+def plan(cfg) -> list[tuple]:
+    """Every job of this configuration, models first (largest first)."""
+    names = [n for n in cfg.variants if zoo.VARIANTS[n].corpus == "ptb"]
+    trained = sorted(
+        (n for n in names if zoo.VARIANTS[n].trained),
+        key=lambda n: -zoo.VARIANTS[n].hidden_size,
+    )
+    jobs = [("model", n) for n in trained]
+    for n in names:
+        v = zoo.VARIANTS[n]
+        for state in CURVE_STATES[v.cell]:
+            jobs.append(("curve", n, state))
+    jobs.append(("curve", "lstm256", "h"))  # Figure 5b: the LSTM's hidden state
+    jobs += [("pos", "lstm256"), ("words0", "lstm256"), ("fits", "lstm256"),
+             ("props", "lstm256")]  # fmt: skip
+    return jobs
+
+
+def model(cfg, name, out_dir, progress=False):
+    data = prepare(cfg)
+    return zoo.trained(cfg, name, data["corpus"], out_dir, progress)
+
+
+def compute(cfg, job, out_dir, progress=False):
+    """The value of ``job`` (from the store, or computed and stored)."""
+    kind, name, *rest = job
+    m, record, key = model(cfg, name, out_dir, progress)
+    if kind == "model":
+        return m, record, key
+    fn = {"curve": _curve, "pos": _pos, "words0": _words0, "fits": _fits,
+          "props": _properties}[kind]  # fmt: skip
+    return store.cached(
+        out_dir, f"ptb_memory/{kind}", cfg,
+        lambda: fn(cfg, m, prepare(cfg), *rest),
+        fields=ANALYSIS_FIELDS, code=ANALYSIS_CODE,
+        kind="torch",
+        extra={"model": key or f"untrained:{name}:{cfg.seed}:{cfg.init_scale}:"
+               f"{cfg.embedding_size}", "args": list(rest)},
+    )  # fmt: skip
+
+
+def _grid(cfg, data):
+    t, b = analyses.grid(len(data["ids"]), cfg)
+    return t, b, analyses.layout(data["ids"], t, b), analyses.layout(data["tags"], t, b)
+
+
+def _chol(m):
+    return sg.embedding_cholesky(m.embedding.weight.detach())
+
+
+def _curve(cfg, m, data, state):
+    t, b, ids, _ = _grid(cfg, data)
+    masks = analyses.blocked({"all": torch.ones(t, b, dtype=torch.bool)}, t, b,
+                             analyses.BLOCKS)  # fmt: skip
+    sums = analyses.gradient_sums(m, ids, masks, cfg, state=state)
+    return {
+        norm: analyses.bootstrap_stats(sums, chol, cfg.bootstrap, cfg.seed)["all"]
+        for norm, chol in (("raw", None), ("norm", _chol(m)))
+    }
+
+
+def _pos(cfg, m, data):
+    t, b, ids, tags = _grid(cfg, data)
+    masks = {k: torch.as_tensor(v) for k, v in analyses.pos_masks(tags).items()}
+    masks = analyses.blocked(masks, t, b, analyses.POS_BLOCKS)
+    sums = analyses.gradient_sums(m, ids, masks, cfg, state="c", by="source")
+    return analyses.bootstrap_stats(sums, _chol(m), cfg.bootstrap, cfg.seed)
+
+
+def _words0(cfg, m, data):
+    """sigma_1 of the normalised mean G[t, 0] per word of the analysis set."""
+    n = min(cfg.word_tokens or len(data["ids"]), len(data["ids"]))
+    b = min(WORD_STREAMS, n)
+    ids = analyses.layout(data["ids"][:n], n // b, b)
+    words, sums, counts = analyses.per_word_delay0(m, ids, state="c")
+    g = sg.normalise(sums / counts[:, None, None], _chol(m))
+    sv = torch.linalg.svdvals(g)
+    return {"words": words, "counts": counts, "sigma_1": sv[:, 0],
+            "sum_sigma": sv.sum(-1)}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------
+# Scheduling
+# ---------------------------------------------------------------------------
+
+
+def _in_worker(cfg, job, out_dir):
+    with single_thread():
+        compute(cfg, job, out_dir, progress=False)
+    return job
+
+
+def run_parallel(cfg, jobs, out_dir, progress=True) -> None:
+    """Compute the jobs in ``cfg.workers`` processes (models first); a no-op
+    with one worker (then :func:`collect` computes them in this process)."""
+    if cfg.workers <= 1:
+        return
+    from tqdm.auto import tqdm
+
+    ctx = mp.get_context("spawn")  # a fresh interpreter: no forked torch threads
+    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        with cf.ProcessPoolExecutor(cfg.workers, mp_context=ctx) as pool:
+            for phase in (("model",), ("curve", "pos", "words0", "fits", "props")):
+                todo = [j for j in jobs if j[0] in phase]
+                futures = [pool.submit(_in_worker, cfg, j, out_dir) for j in todo]
+                bar = tqdm(total=len(todo), disable=not progress, desc=phase[0] + "s")
+                for f in cf.as_completed(futures):
+                    f.result()
+                    bar.update()
+                bar.close()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def collect(cfg, data, jobs, out_dir, progress=True) -> dict:
+    """Every job's value (from the store), as the notebook's tables."""
+    models, ppl, logs, curves = {}, {}, [], []
+    for n in cfg.variants:
+        if zoo.VARIANTS[n].corpus != "ptb":
+            continue
+        m, record, _ = compute(cfg, ("model", n), out_dir, progress)
+        models[n], ppl[n] = m, record["ppl"]
+        logs += [{"model": n, **row} for row in record["log"]]
+    stats = {}
+    for job in jobs:
+        if job[0] == "curve":
+            value = compute(cfg, job, out_dir, progress)
+            stats[job[1:]] = value
+            for norm, st in value.items():
+                curves.append(analyses.tidy({"all": st}, model=job[1],
+                                            state=job[2], normalisation=norm))  # fmt: skip
+    pos = compute(cfg, ("pos", "lstm256"), out_dir, progress)
+    words0 = compute(cfg, ("words0", "lstm256"), out_dir, progress)
+    fits = compute(cfg, ("fits", "lstm256"), out_dir, progress)
+    props = compute(cfg, ("props", "lstm256"), out_dir, progress)
+    vocab = data["corpus"].vocab
+    return {
+        "table2": pd.DataFrame(zoo.table2_rows(ppl)),
+        "training_log": pd.DataFrame(logs),
+        "curves": pd.concat(curves, ignore_index=True),
+        "pos_curves": analyses.tidy(pos, model="lstm256", state="c"),
+        "word_sigma": _word_table(words0, vocab),
+        "table3": probes.table3(models["lstm256"], data, cfg.seed),
+        "decay_fits": _frame(fits["fits"]),
+        "word_curves": _frame(fits["curves"]),
+        "properties": _frame(props),
+        "extra": {"stats": stats, "pos_stats": pos, "ppl": ppl},
+    }
+
+
+def _frame(value) -> pd.DataFrame:
+    """A stored JSON table back as a DataFrame."""
+    return pd.DataFrame(value)
+
+
+def _word_table(w, vocab) -> pd.DataFrame:
+    ids = w["words"].numpy()
+    train = np.array([vocab.counts[i] for i in ids])
+    return pd.DataFrame({
+        "word": [vocab.words[i] for i in ids],
+        "train_count": train,
+        "analysis_count": w["counts"].numpy().astype(int),
+        "sigma_1": w["sigma_1"].numpy(),
+        "sum_sigma": w["sum_sigma"].numpy(),
+        "freq_bin": [analyses.freq_label(c) for c in train],
+    })  # fmt: skip
+
+
+# ---------------------------------------------------------------------------
+# Figure 9 and section 5, through rnnmem_utils.analysis.memory
+# ---------------------------------------------------------------------------
+# Both group G by the word or class at the TARGET position t (memory's
+# label_gradient_sums), unlike the per-class curves above (by source).
+
+SEGMENT = 200  # analysis segments start from the model's true state
+
+
+def _sample(cfg, m, data):
+    from ...analysis import memory as mem
+
+    return mem.sample_segments(m, data["ids"], length=SEGMENT,
+                               positions=cfg.positions, blocks=analyses.BLOCKS,
+                               seed=cfg.seed)  # fmt: skip
+
+
+def fit_word_ids(cfg, data) -> list[int]:
+    """Up to ``fit_words`` words spread over the frequency bins (the most
+    occurrences in the analysis set within each bin), plus Figure 9a's two."""
+    vocab = data["corpus"].vocab
+    seen = np.bincount(data["ids"], minlength=len(vocab))
+    skip = {vocab.index[w] for w in ("<unk>", "<eos>", "N")}
+    bins = {}
+    for i in np.argsort(-seen, kind="stable"):
+        if seen[i] >= 2 and int(i) not in skip:
+            bins.setdefault(analyses.freq_label(vocab.counts[i]), []).append(int(i))
+    per_bin = max(1, cfg.fit_words // max(1, len(bins)))
+    ids = [i for words in bins.values() for i in words[:per_bin]]
+    for w in ("the", "congressional"):
+        if w in vocab.index and vocab.index[w] not in ids and seen[vocab.index[w]]:
+            ids.append(vocab.index[w])
+    return ids
+
+
+def _fits(cfg, m, data):
+    from ...analysis import memory as mem
+
+    vocab = data["corpus"].vocab
+    ids = fit_word_ids(cfg, data)
+    lookup = np.full(len(vocab), -1)
+    lookup[ids] = np.arange(len(ids))
+    grouping = mem.Grouping(lookup[data["ids"]], [vocab.words[i] for i in ids],
+                            bootstrap=False)  # fmt: skip
+    table = mem.streamed_curves(m, _sample(cfg, m, data), {"word": grouping},
+                                chol=_chol(m), max_delay=cfg.max_delay,
+                                statistics=("sigma_1",), n_boot=10,
+                                max_bytes=1 << 30)  # fmt: skip
+    fits = mem.decay_fits(table).rename(columns={"group": "word"})
+    fits["train_count"] = [vocab.counts[vocab.index[w]] for w in fits.word]
+    fits["freq_bin"] = [analyses.freq_label(c) for c in fits.train_count]
+    return {"fits": _plain(fits.drop(columns="grouping")), "curves": _plain(table)}
+
+
+PROPERTIES = {  # Figures 10-11: (class, (tags of a), (tags of b))
+    "sg-pl": ("N", ("NNS", "NNPS"), ("NN", "NNP")),
+    "common-proper": ("N", ("NNP", "NNPS"), ("NN", "NNS")),
+    "3rd-non-3rd": ("V", ("VBZ",), ("VBP",)),
+    "present-past": ("V", ("VBD",), ("VBP", "VBZ")),
+    "VBG-VBN": ("V", ("VBN",), ("VBG",)),
+}
+
+
+def _properties(cfg, m, data):
+    from ...analysis import memory as mem
+
+    names = ["N", "V"]
+    tags = data["tags"]
+    labels = np.full(len(tags), -1)
+    for k, cls in enumerate(names):
+        labels[np.isin(tags, analyses.POS_CLASSES[cls])] = k
+    sums = mem.block_sums(m, _sample(cfg, m, data),
+                          {"pos": mem.Grouping(labels, names)},
+                          max_delay=cfg.max_delay)["pos"]  # fmt: skip
+    word_tag = probes.word_tags(data)
+    emb, chol = m.embedding.weight.detach(), _chol(m)
+    frames = []
+    for prop, (cls, a_tags, b_tags) in PROPERTIES.items():
+        a = [i for i, t in word_tag.items() if t in a_tags]
+        b = [i for i, t in word_tag.items() if t in b_tags]
+        d = mem.difference_vector(emb, a, b, chol)
+        frames.append(mem.property_curves(sums, cls, {prop: d}, chol=chol,
+                                          n_boot=cfg.bootstrap, seed=cfg.seed)
+                      .assign(word_class=cls, words_a=len(a), words_b=len(b)))  # fmt: skip
+    return _plain(pd.concat(frames, ignore_index=True))
+
+
+def _plain(df: pd.DataFrame) -> dict:
+    """Columns as lists of Python values: loadable with ``weights_only``."""
+    return {c: df[c].tolist() for c in df.columns}
