@@ -25,16 +25,6 @@ def test_step_interface_matches_fused_module(cell, embedding_size):
         assert torch.allclose(states["c"][-1], last[1][0], atol=1e-12)
 
 
-def test_step_tangent_states_match_step():
-    torch.manual_seed(0)
-    model = RecurrentLM("lstm", 9, 6, embedding_size=4).double()
-    x, s = torch.randn(2, 4, dtype=torch.float64), model.init_state(2)
-    d = tuple(torch.zeros(2, 1, 6, dtype=torch.float64) for _ in range(2))
-    new, _ = model.step_tangent(x, s, d, tuple(torch.empty_like(v) for v in d))
-    for a, b in zip(new, model.step(x, s), strict=True):
-        assert torch.allclose(a, b, atol=1e-14)
-
-
 def test_one_hot_parameter_count():
     # LSTM 4 * (50 * (11 + 50) + 2 * 50) = 12,600; decoder 50 * 11 + 11 = 561
     model = RecurrentLM("lstm", 11, 50)

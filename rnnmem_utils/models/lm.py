@@ -113,78 +113,9 @@ class RecurrentLM(nn.Module):
         gx, w_h = F.linear(x_t, w_ih, b_ih), w_hh.T  # cells' right-multiplied layout
         return _STEPS[self.cell](gx, state, w_h, b_hh)
 
-    @torch.no_grad()
-    def step_tangent(self, x_t: torch.Tensor, state: tuple, d_in: tuple, d_out: tuple):
-        """One step plus its forward-mode derivative, written by hand.
-
-        ``d_in``: state tangents, each ``(B, N, H)``; their push-forward through
-        the step is written into ``d_out`` (same shapes). Returns the new state
-        and the input tangents d s_t / d x_t, each ``(B, E, H)``.
-
-        Why it is fast: the elementwise gate derivatives are folded into
-        per-stream copies of the weights, so each tangent costs one matmul per
-        state. LSTM (gates i, f, g, o; k = o (1 - tanh^2 c)): dc' = f dc + dh Wc_b,
-        dh' = k dc' + dh Wo_b, with Wc_b = sum over i, f, g of
-        W_hh,gate^T diag(slope): 2 H^2 multiply-adds per tangent instead of 4 H^2.
-        GRU: dh' = z dh + dh W_b (H^2); vanilla RNN: dh' = dh W_hh^T diag(1 - h'^2).
-        """
-        if self.cell in LOOPED:
-            return None  # no hand-written tangent: the engine uses torch.func.jvp
-        step = {
-            "lstm": self._lstm_tangent,
-            "gru": self._gru_tangent,
-            "rnn": self._rnn_tangent,
-        }[self.cell]
-        return step(x_t, state, d_in, d_out)
-
     def _weights(self):
         r = self.rnn
         return r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0
-
-    def _lstm_tangent(self, x_t, state, d_in, d_out):
-        w_ih, w_hh, b_ih, b_hh = self._weights()
-        h, c = state
-        gates = F.linear(x_t, w_ih, b_ih) + F.linear(h, w_hh, b_hh)  # (B, 4H)
-        i, f, g, o = gates.chunk(4, dim=-1)
-        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-        c_new = f * c + i * g
-        tanh_c = torch.tanh(c_new)
-        k = o * (1 - tanh_c * tanh_c)  # (B, H): d h / d c
-        slope_c = torch.stack([i * (1 - i) * g, f * (1 - f) * c, i * (1 - g * g)], 1)
-        slope_o = (o * (1 - o) * tanh_c)[:, None]  # (B, 1, H)
-        new_c = _fold(_chunks(w_ih, 4)[:3], slope_c)  # (B, E, H) input tangents
-        new_o = _fold(_chunks(w_ih, 4)[3:], slope_o)
-        w_c = _fold(_chunks(w_hh, 4)[:3], slope_c)  # (B, H, H)
-        w_o = _fold(_chunks(w_hh, 4)[3:], slope_o)
-        (dh, dc), (dh_out, dc_out) = d_in, d_out
-        for b in range(x_t.shape[0]):
-            torch.mul(dc[b], f[b], out=dc_out[b]).addmm_(dh[b], w_c[b])
-            torch.mul(dc_out[b], k[b], out=dh_out[b]).addmm_(dh[b], w_o[b])
-        return (o * tanh_c, c_new), (new_c * k[:, None] + new_o, new_c)
-
-    def _gru_tangent(self, x_t, state, d_in, d_out):
-        w_ih, w_hh, b_ih, b_hh = self._weights()
-        (h,) = state
-        xr, xz, xn = F.linear(x_t, w_ih, b_ih).chunk(3, dim=-1)
-        hr, hz, hn = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)
-        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-        n = torch.tanh(xn + r * hn)
-        dn = (1 - n * n) * (1 - z)  # d h' / d(pre-activation of n)
-        s_r, s_z = r * (1 - r) * hn * dn, z * (1 - z) * (h - n)
-        new = _fold(_chunks(w_ih, 3), torch.stack([s_r, s_z, dn], 1))  # (B, E, H)
-        w = _fold(_chunks(w_hh, 3), torch.stack([s_r, s_z, r * dn], 1))  # (B, H, H)
-        for b in range(x_t.shape[0]):
-            torch.mul(d_in[0][b], z[b], out=d_out[0][b]).addmm_(d_in[0][b], w[b])
-        return ((1 - z) * n + z * h,), (new,)
-
-    def _rnn_tangent(self, x_t, state, d_in, d_out):
-        w_ih, w_hh, b_ih, b_hh = self._weights()
-        h_new = torch.tanh(F.linear(x_t, w_ih, b_ih) + F.linear(state[0], w_hh, b_hh))
-        slope = (1 - h_new * h_new)[:, None]  # (B, 1, H)
-        new, w = _fold(_chunks(w_ih, 1), slope), _fold(_chunks(w_hh, 1), slope)
-        for b in range(x_t.shape[0]):
-            torch.mm(d_in[0][b], w[b], out=d_out[0][b])
-        return (h_new,), (new,)
 
     @torch.no_grad()
     def states(self, tokens: torch.Tensor, state=None) -> dict[str, torch.Tensor]:
@@ -204,14 +135,3 @@ class RecurrentLM(nn.Module):
                 f"state {name!r}; options for {self.cell} are {self.state_names}"
             )
         return self.state_names.index(name)
-
-
-def _chunks(weight: torch.Tensor, n_gates: int) -> torch.Tensor:
-    """torch.nn's stacked gate weights (G*H, In) -> (G, In, H), transposed per gate."""
-    return weight.view(n_gates, -1, weight.shape[-1]).transpose(1, 2)
-
-
-def _fold(w: torch.Tensor, slopes: torch.Tensor) -> torch.Tensor:
-    """sum over gates of W_gate^T diag(slope_gate), per stream: (G, In, H) and
-    slopes (B, G, H) -> (B, In, H), the Jacobian block of one step."""
-    return torch.einsum("gjh,bgh->bjh", w, slopes)
