@@ -308,7 +308,25 @@ def _machine_line(run: dict) -> str:
     )
     libs = [f"Python {run['python']}"] if run.get("python") else []
     libs += [f"{k} {v}" for k, v in sorted(versions.items())]
-    return f"Ran on {where} with {', '.join(libs) or 'unrecorded versions'}."
+    return f"Ran on {where} with {', '.join(libs) or 'unrecorded versions'}." + (
+        _placed(run.get("where") or {})
+    )
+
+
+def _placed(where: dict) -> str:
+    """Where a run's notebook and units ran, when that was a Dask cluster."""
+    nb = where.get("notebook") or {}
+    units = [u for u in where.get("units") or [] if u.get("worker")]
+    if nb.get("executor") != "dask" and not units:
+        return ""  # ran here, as the machine line says
+    text = ""
+    if nb.get("executor") == "dask":
+        text += f" The notebook ran on Dask worker {nb.get('name') or nb.get('worker', '?')}"
+        text += f" ({nb['host']})." if nb.get("host") else "."
+    if units:
+        workers = sorted({str(u.get("name") or u["worker"]) for u in units})
+        text += f" Its {len(units)} units ran on {len(workers)} Dask worker(s): {', '.join(workers)}."
+    return text
 
 
 def _data_line(run: dict) -> list[str]:

@@ -335,3 +335,17 @@ def test_lessons_share_one_stylesheet_and_keep_body_styles():
     assert css == "a{color:red}" and "color:red" not in page
     assert f'<link rel="stylesheet" href="{report.css_name(css)}">' in page
     assert body in page, "a table's own style stays in the body"
+
+
+def test_a_cluster_run_says_where_it_ran():
+    where = {
+        "notebook": {"executor": "dask", "name": "w-1", "host": "node7"},
+        "units": [
+            {"worker": "tcp://a:1", "name": "w-1"},
+            {"worker": "tcp://b:2", "name": "w-2"},
+        ],
+    }
+    text = report._placed(where)
+    assert "notebook ran on Dask worker w-1 (node7)" in text
+    assert "2 units ran on 2 Dask worker(s): w-1, w-2" in text
+    assert report._placed({"notebook": {"executor": "local", "host": "x"}}) == ""
