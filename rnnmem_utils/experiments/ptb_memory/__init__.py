@@ -37,6 +37,7 @@ def run(cfg, out_dir, *, preset="default", needs=None, progress=True):
         jobs = units.plan(cfg)
         units.run_parallel(cfg, jobs, out_dir, progress)
         out = units.collect(cfg, data, jobs, out_dir, progress)
+        out["table3"] = make.with_majority(out["table3"], data)
     tables = _write_tables(out, out_dir)
     claims = make.claims(cfg, preset, out)
     claims.write(out_dir)

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ... import claims as cl
-from . import analyses, zoo
+from . import analyses, probes, zoo
 
 SOURCE = "Verwimp et al. 2018"
 S = {k: i for i, k in enumerate(analyses.STATISTICS)}
@@ -430,6 +430,18 @@ def _frequency(cs, words, seed):
 # ---------------------------------------------------------------------------
 
 
+def with_majority(t3, data):
+    """Table 3 plus each problem's majority-class share (%) over its words: a
+    probe that always answers the commoner class scores this much, so
+    separability needs more than it (the paper's table gives no baseline)."""
+    tags = probes.word_tags(data)
+    share = {}
+    for name, (classes, _) in probes.PROBLEMS.items():
+        n = [sum(t in cls for t in tags.values()) for cls in classes]
+        share[name] = 100 * max(n) / max(1, sum(n))
+    return t3.assign(majority=t3.problem.map(share))
+
+
 def _table3(cs, t3):
     for row in t3.itertuples():
         stmt = f"Table 3: logistic regression {row.problem} from the embeddings"
@@ -438,12 +450,16 @@ def _table3(cs, t3):
                        "too few word types of these classes", SOURCE)  # fmt: skip
             continue
         err = abs(row.test_ours - row.test_paper)
+        beats = bool(row.lo > row.majority)
         cs.check(
             f"table3_{row.problem}", stmt, published=row.test_paper,
-            ours=round(row.test_ours, 1),
-            criterion="test accuracy within 10 points of the paper's; partly: 20 "
-                      "(different embeddings, word split and classifier settings)",
-            passed=err <= 10, partly=err <= 20, interval=[row.lo, row.hi],
+            ours=f"{row.test_ours:.1f} (majority class {row.majority:.1f})",
+            criterion="test accuracy within 10 points of the paper's and its "
+                      "interval above the majority-class share; partly: within 20 "
+                      "points and above it (embeddings, word split and classifier "
+                      "settings differ)",
+            passed=err <= 10 and beats, partly=err <= 20 and beats,
+            interval=[row.lo, row.hi],
             interval_kind=f"95% Wilson over {row.test_words} test words",
             holds_across_interval=bool(row.lo >= row.test_paper - 10
                                        and row.hi <= row.test_paper + 10),
