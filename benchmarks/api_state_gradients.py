@@ -22,6 +22,7 @@ from torch import nn
 import rnnmem_utils as rm
 from rnnmem_utils.analysis import state_gradients as sg
 from rnnmem_utils.models.lm import RecurrentLM
+from rnnmem_utils.timing import peak_gemm_gflops
 
 VOCAB, EMB, HIDDEN, DELAYS = 10_000, 64, 256, 50
 
@@ -32,13 +33,6 @@ class UserModel(nn.Module):  # the example's RNNModel, one LSTM layer
         self.encoder = nn.Embedding(VOCAB, EMB)
         self.rnn = nn.LSTM(EMB, HIDDEN)
         self.decoder = nn.Linear(HIDDEN, VOCAB)
-
-
-def peak_gemm_gflops(n: int = 1024, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
 
 
 def _timed(fn) -> float:

@@ -29,20 +29,10 @@ import torch
 from torch import nn
 
 from rnnmem_utils.models import cells
+from rnnmem_utils.timing import peak_gemm_gflops
 
 T, B = 200, 64
 GATES = {"gru": 3, "lstm": 4, "nlstm": 4}
-
-
-def peak_gemm_gflops(n: int = 1024, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
 
 
 def flop_per_step(kind: str, h: int, layers: int) -> float:

@@ -39,7 +39,6 @@ the last line prints that bound for this machine.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
@@ -48,6 +47,7 @@ from torch import nn
 from rnnmem_utils import timing
 from rnnmem_utils.analysis import connectivity as conn
 from rnnmem_utils.models import cells
+from rnnmem_utils.timing import peak_gemm_gflops
 
 PROBE = (
     " context the formal study of grammar is an important part of education from"
@@ -92,18 +92,6 @@ def posts_method(model, tokens, targets, positions) -> None:
         z = ad.all_logits(x)[:, 0]
         (g,) = torch.autograd.grad(z[t, targets[t]], x)
         conn.reduce(g[:, 0], ad.weight)
-
-
-def peak_gemm_gflops(n: int = 1024, repeats: int = 5) -> float:
-    """Best float32 rate of an (n, n) @ (n, n) matmul, in GFLOP/s."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.thread_time()  # CPU time, as the methods are timed
-        a @ b
-        best = min(best, time.thread_time() - start)
-    return 2 * n**3 / best / 1e9
 
 
 def least_flop(emb: int, hidden: int, T: int, chunk: int) -> float:

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from rnnmem_utils.models import cells
 from rnnmem_utils.models.lm import RecurrentLM
+from rnnmem_utils.timing import peak_gemm_gflops
 
 VOCAB, EMB, HIDDEN, BATCH, STEPS = 10_000, 64, 256, 20, 200
 
@@ -33,17 +34,6 @@ def flop_per_word(hidden=HIDDEN, emb=EMB, vocab=VOCAB, gates=4) -> float:
     """Forward multiply-adds x 2, times 3 for forward + backward."""
     forward = 2 * gates * hidden * (emb + hidden) + 2 * hidden * vocab
     return 3 * forward
-
-
-def peak_gemm_gflops(n: int = 1024, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
 
 
 class LoopLM(torch.nn.Module):

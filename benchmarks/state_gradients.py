@@ -33,22 +33,11 @@ import torch
 
 from rnnmem_utils.analysis import state_gradients as sg
 from rnnmem_utils.models.lm import RecurrentLM
+from rnnmem_utils.timing import peak_gemm_gflops
 
 VOCAB, EMB, HIDDEN, DELAYS = 10_000, 64, 256, 50
 FOLDED = {"lstm": 2, "gru": 1, "rnn": 1}  # H x H products per tangent after folding
 NAIVE = {"fused nn layer": True, "Python cell": False}  # name -> fused
-
-
-def peak_gemm_gflops(n: int = 1024, repeats: int = 5) -> float:
-    """Best float32 rate of an (n, n) @ (n, n) matmul, in GFLOP/s."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
 
 
 def least_flop(cell: str, hidden: int = HIDDEN) -> float:

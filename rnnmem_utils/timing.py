@@ -62,3 +62,18 @@ def interleaved(
 def median_ratio(a, b) -> float:
     """Median over rounds of the paired ratio ``a[i] / b[i]``."""
     return float(np.median(np.asarray(a, float) / np.asarray(b, float)))
+
+
+def peak_gemm_gflops(n: int = 1024, repeats: int = 5) -> float:
+    """Best float32 rate of an (n, n) @ (n, n) matmul in GFLOP/s: the peak the
+    benchmarks hold their arithmetic limits to, measured in the same run."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9

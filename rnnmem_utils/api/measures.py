@@ -90,15 +90,9 @@ def state_gradients(
     each stream (default ``max_delay``) are skipped so every target has its
     full history. Memory stays bounded on long texts: the engine streams
     through time, and groups are summed in chunks (:data:`MEMORY_BUDGET`)."""
-    net = adapt(model)
-    bf = getattr(net, "data_batch_first", False) if batch_first is None else batch_first
-    ids = as_streams(tokens, streams=streams, batch_first=bf)
-    lab = (
-        None if labels is None else as_streams(labels, streams=streams, batch_first=bf)
-    )
-    lab = lab.numpy() if isinstance(lab, torch.Tensor) else lab
+    net, ids, lab, chol = _prepare(model, tokens, labels, streams, batch_first,
+                                   normalise)  # fmt: skip
     first = max_delay if burn_in is None else burn_in
-    chol = _cholesky(net) if normalise else None
     if by == "source":
         return _by_source(net, ids, lab, state, max_delay, first, chol, progress)
     if by != "target":
@@ -156,15 +150,9 @@ def relative_memory(
     (d then lives in the whitened space)."""
     from ..analysis import memory
 
-    net = adapt(model)
-    bf = getattr(net, "data_batch_first", False) if batch_first is None else batch_first
-    ids = as_streams(tokens, streams=streams, batch_first=bf)
-    lab = (
-        None if labels is None else as_streams(labels, streams=streams, batch_first=bf)
-    )
-    lab = lab.numpy() if isinstance(lab, torch.Tensor) else lab
+    net, ids, lab, chol = _prepare(model, tokens, labels, streams, batch_first,
+                                   normalise)  # fmt: skip
     first = max_delay if burn_in is None else burn_in
-    chol = _cholesky(net) if normalise else None
     found = [s for s in _label_sums(net, ids, lab, state, max_delay, first, progress)
              if group in s.groups]  # fmt: skip
     if not found:
@@ -215,6 +203,19 @@ def _by_source(net, ids, lab, state, max_delay, first, chol, progress):
             )  # fmt: skip
         rows.append(_tidy(sums, chol))
     return pd.concat(rows, ignore_index=True)
+
+
+def _prepare(model, tokens, labels, streams, batch_first, normalise):
+    """The adapter, the ids and labels as (T, B) streams, and the
+    normalisation's Cholesky factor (None when raw)."""
+    net = adapt(model)
+    bf = getattr(net, "data_batch_first", False) if batch_first is None else batch_first
+    ids = as_streams(tokens, streams=streams, batch_first=bf)
+    lab = (
+        None if labels is None else as_streams(labels, streams=streams, batch_first=bf)
+    )
+    lab = lab.numpy() if isinstance(lab, torch.Tensor) else lab
+    return net, ids, lab, (_cholesky(net) if normalise else None)
 
 
 def _cholesky(net):
