@@ -85,13 +85,8 @@ def explorer_page(models: Mapping[str, object], tokens, vocab: Sequence[str], *,
         c = conn.connectivity(net, ids, tgt, norm=norm)
         rows = conn.top_k(conn.logits(net, ids), vocab, k)
         entry["targets"] = [vocab[j] for j in tgt.tolist()]
-        entry["models"][name] = {
-            "conn": explorer.lower_triangle(c, name),
-            "suggest": [[explorer._pair(s) for s in row] for row in rows],
-        }
-    label = "squared L2 norm" if norm == "squared" else "L2 norm"
-    data = {"title": title, "norm": label, "k": k, "models": list(models),
-            "texts": [entry]}  # fmt: skip
+        entry["models"][name] = explorer.model_entry(name, c, rows)
+    data = explorer.page_data(title, norm, k, list(models), [entry])
     html = explorer.render(data)
     if path is not None:
         write_text(Path(path), html)

@@ -90,7 +90,6 @@ def _suggestions(suggest, name, model, tokens, words, k, which):
         rows = suggest(name, model, tokens)
     else:
         rows = suggest[name] if which is None else suggest[name][which]
-    rows = [[_pair(s) for s in row] for row in rows]
     if len(rows) != len(tokens):
         raise ValueError(
             f"suggestions for {name!r}: {len(rows)} positions, the text has "
@@ -142,10 +141,24 @@ def payload(
             rows = _suggestions(
                 suggest, name, model, tokens, words, k, None if which is None else i
             )
-            entry["models"][name] = {"conn": lower_triangle(c, name), "suggest": rows}
+            entry["models"][name] = model_entry(name, c, rows)
         out.append(entry)
+    return page_data(title, norm, k, list(models), out)
+
+
+def model_entry(name: str, c: np.ndarray, rows) -> dict:
+    """One model's data for one text: its connectivity map's lower triangle
+    and its suggestions per position (``[(word, p) or word, ...]``)."""
+    return {
+        "conn": lower_triangle(c, name),
+        "suggest": [[_pair(s) for s in r] for r in rows],
+    }
+
+
+def page_data(title: str, norm: str, k: int, names: list, texts: list) -> dict:
+    """The page's data from its texts' entries (see ``explorer.js``)."""
     label = "squared L2 norm" if norm == "squared" else "L2 norm"
-    return {"title": title, "norm": label, "k": k, "models": list(models), "texts": out}
+    return {"title": title, "norm": label, "k": k, "models": names, "texts": texts}
 
 
 def _asset(name: str) -> str:
