@@ -267,7 +267,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     """Parse a CLI ``key=value``; the value is read as JSON, else as a string.
 
     ``repeats=3`` -> 3, ``lengths=[5,100]`` -> [5, 100], ``cells=lstm`` -> "lstm"
-    (a bare word); a comma list ``cells=srnn,gru`` -> ["srnn", "gru"].
+    (a bare word); a comma list ``cells=rnn,gru`` -> ["rnn", "gru"].
     """
     if "=" not in text:
         raise ConfigError(f"override {text!r} is not of the form key=value")

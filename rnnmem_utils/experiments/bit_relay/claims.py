@@ -47,18 +47,18 @@ def lstm_marginal_verdict(d: float) -> str:
 def _relay_claims(cs, summary, runs, e1_summary, part, e1_part, suffix):
     src = "seed 002 (answer's task 2; asker's update 2018-04-19)"
     form = "Keras 2018 cells" if not suffix else "modern PyTorch cells"
-    if not _cells_present(summary, part, ("srnn", "lstm", "gru")):
+    if not _cells_present(summary, part, ("rnn", "lstm", "gru")):
         for cid in ("relay_gru_best", "relay_lstm_marginal", "task_specific"):
             cs.not_run(
                 cid + suffix,
                 f"{cid} ({form})",
                 "see seed 002",
-                "needs cells srnn, lstm and gru",
+                "needs cells rnn, lstm and gru",
                 src,
             )
         return
     best, avg = _winner(summary, part)
-    rival = max(("srnn", "lstm"), key=lambda c: avg[c])
+    rival = max(("rnn", "lstm"), key=lambda c: avg[c])
     ci = _diff_interval(_acc(runs, part, "gru"), _acc(runs, part, rival))
     alone, tied, n = per_length_wins(summary, part, "gru")
     verdict = gru_best_verdict(*ci)
@@ -86,8 +86,8 @@ def _relay_claims(cs, summary, runs, e1_summary, part, e1_part, suffix):
         interval_kind=f"{BOOT}, GRU - {rival.upper()}",
         holds_across_interval=bool(ci[0] > 0 or ci[1] < 0),
     )
-    d = avg["lstm"] - avg["srnn"]
-    ci = _diff_interval(_acc(runs, part, "lstm"), _acc(runs, part, "srnn"))
+    d = avg["lstm"] - avg["rnn"]
+    ci = _diff_interval(_acc(runs, part, "lstm"), _acc(runs, part, "rnn"))
     cs.check(
         "relay_lstm_marginal" + suffix,
         "LSTM at least as good as the simple RNN, at most marginally better "

@@ -63,6 +63,7 @@ _CODE = (
     "rnnmem_utils.experiments.foundations.main",
     "rnnmem_utils.experiments.foundations.parts",
     "rnnmem_utils.training.bptt",
+    "rnnmem_utils.training.lm",
     "rnnmem_utils.models.handbuilt",
     "rnnmem_utils.models.cells",
     "rnnmem_utils.analysis.jacobians",

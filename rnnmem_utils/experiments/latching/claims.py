@@ -129,18 +129,18 @@ def _bug_claims(cs, summary, runs):
 
 
 def _tuned_claims(cs, summary, runs, cfg, search):
-    if not _cells_present(summary, "tuned", ("srnn", "lstm", "gru")):
-        for cid in ("tuned_srnn_learns", "tuned_gru_nearly", "tuned_lstm_poor"):
+    if not _cells_present(summary, "tuned", ("rnn", "lstm", "gru")):
+        for cid in ("tuned_rnn_learns", "tuned_gru_nearly", "tuned_lstm_poor"):
             cs.not_run(
                 cid,
                 f"tuned training: {cid}",
                 "see seed 002",
-                "needs cells srnn, lstm and gru",
+                "needs cells rnn, lstm and gru",
                 SOURCE,
             )
         return
-    srnn, gru, lstm = (
-        _mean(summary, "tuned", c).mean_acc for c in ("srnn", "gru", "lstm")
+    rnn, gru, lstm = (
+        _mean(summary, "tuned", c).mean_acc for c in ("rnn", "gru", "lstm")
     )
     tuned = runs[runs.part == "tuned"].drop_duplicates("cell").set_index("cell")
     settings = {
@@ -150,32 +150,32 @@ def _tuned_claims(cs, summary, runs, cfg, search):
     details = {
         "settings (searched per cell on their own seeds and data)": settings,
         "success [k, n, Wilson lo, hi]": {
-            c: _wilson(summary, "tuned", c) for c in ("srnn", "lstm", "gru")
+            c: _wilson(summary, "tuned", c) for c in ("rnn", "lstm", "gru")
         },
     }
     thr = cfg.success_threshold
-    worst_len = int(srnn.idxmin())
-    ci = _mean_interval(_acc(runs, "tuned", "srnn", worst_len))
+    worst_len = int(rnn.idxmin())
+    ci = _mean_interval(_acc(runs, "tuned", "rnn", worst_len))
     cs.check(
-        "tuned_srnn_learns",
+        "tuned_rnn_learns",
         f"Training tuned to converge (its own best setting; lengths "
-        f"{', '.join(str(L) for L in srnn.index)}): "
+        f"{', '.join(str(L) for L in rnn.index)}): "
         "the simple RNN learns the task",
         published="learns",
-        ours=srnn.round(3).to_dict(),
+        ours=rnn.round(3).to_dict(),
         criterion=f"mean val. accuracy >= {thr} at every tuned length; partly at some",
-        passed=bool((srnn >= thr).all()),
-        partly=bool((srnn >= thr).any()),
-        difference=f"worst {srnn.min() - thr:+.3f} vs {thr}",
+        passed=bool((rnn >= thr).all()),
+        partly=bool((rnn >= thr).any()),
+        difference=f"worst {rnn.min() - thr:+.3f} vs {thr}",
         source=SOURCE,
         **details,
         interval=ci,
         interval_kind=f"{BOOT}, SRNN at L = {worst_len}",
         holds_across_interval=_holds(lambda v: v >= thr, ci),
     )
-    gap = gru - srnn
+    gap = gru - rnn
     at = int(gap.idxmin())
-    ci = _diff_interval(_acc(runs, "tuned", "gru", at), _acc(runs, "tuned", "srnn", at))
+    ci = _diff_interval(_acc(runs, "tuned", "gru", at), _acc(runs, "tuned", "rnn", at))
     cs.check(
         "tuned_gru_nearly",
         "... the GRU (its own best setting) nearly as well",
@@ -190,11 +190,9 @@ def _tuned_claims(cs, summary, runs, cfg, search):
         interval_kind=f"{BOOT}, GRU - SRNN at L = {at}",
         holds_across_interval=_holds(lambda v: v >= -0.1, ci),
     )
-    gap = lstm - srnn
+    gap = lstm - rnn
     at = int(gap.idxmin())
-    ci = _diff_interval(
-        _acc(runs, "tuned", "lstm", at), _acc(runs, "tuned", "srnn", at)
-    )
+    ci = _diff_interval(_acc(runs, "tuned", "lstm", at), _acc(runs, "tuned", "rnn", at))
     cs.check(
         "tuned_lstm_poor",
         "... the one-unit LSTM (its own best setting) trains poorly",
@@ -215,18 +213,18 @@ def _tuned_claims(cs, summary, runs, cfg, search):
 
 
 def _grid_claims(cs, summary, runs, cfg):
-    s = _mean(summary, "grid", "srnn")
+    s = _mean(summary, "grid", "rnn")
     if len(s) < 3:
         cs.not_run(
-            "grid_srnn_falls",
+            "grid_rnn_falls",
             "SRNN success falls as length grows",
             "falls (Bengio 1994)",
-            "needs >= 3 grid lengths with srnn",
+            "needs >= 3 grid lengths with rnn",
             SOURCE,
         )
     else:
         k = max(1, len(s) // 3)
-        ok = _acc(runs, "grid", "srnn") >= cfg.success_threshold
+        ok = _acc(runs, "grid", "rnn") >= cfg.success_threshold
         short = ok[ok.index.get_level_values(0).isin(s.index[:k])]
         long = ok[ok.index.get_level_values(0).isin(s.index[-k:])]
         drop = float(short.mean() - long.mean())
@@ -235,7 +233,7 @@ def _grid_claims(cs, summary, runs, cfg):
         )
         rho = float(spearmanr(s.index, s.success_freq).statistic)
         cs.check(
-            "grid_srnn_falls",
+            "grid_rnn_falls",
             "Over the length grid the simple RNN's success falls as "
             "length grows (consistent with Bengio 1994)",
             published="falls",
@@ -247,28 +245,28 @@ def _grid_claims(cs, summary, runs, cfg):
             source=SOURCE,
             **{
                 "spearman_rho": rho,
-                "success [k, n, Wilson lo, hi]": _wilson(summary, "grid", "srnn"),
+                "success [k, n, Wilson lo, hi]": _wilson(summary, "grid", "rnn"),
             },
             interval=ci,
             interval_kind=f"{BOOT} ({len(short)} short, {len(long)} long)",
             holds_across_interval=_holds(lambda v: v >= 0.3, ci),
         )
-    if not _cells_present(summary, "grid", ("srnn", "lstm", "gru")):
+    if not _cells_present(summary, "grid", ("rnn", "lstm", "gru")):
         cs.not_run(
             "grid_gated_worse",
             "LSTM and GRU latch worse than the simple RNN",
             "worse",
-            "needs cells srnn, lstm and gru",
+            "needs cells rnn, lstm and gru",
             SOURCE,
         )
         return
     avg = {
         c: float(_mean(summary, "grid", c).mean_acc.mean())
-        for c in ("srnn", "lstm", "gru")
+        for c in ("rnn", "lstm", "gru")
     }
-    worse = [avg[c] < avg["srnn"] for c in ("lstm", "gru")]
+    worse = [avg[c] < avg["rnn"] for c in ("lstm", "gru")]
     cis = {
-        c: _diff_interval(_acc(runs, "grid", c), _acc(runs, "grid", "srnn"))
+        c: _diff_interval(_acc(runs, "grid", c), _acc(runs, "grid", "rnn"))
         for c in ("lstm", "gru")
     }
     closest = max(cis, key=lambda c: avg[c])  # the gated cell nearest the SRNN
@@ -283,7 +281,7 @@ def _grid_claims(cs, summary, runs, cfg):
         ),
         passed=all(worse),
         partly=any(worse),
-        difference=f"LSTM {avg['lstm'] - avg['srnn']:+.3f}, GRU {avg['gru'] - avg['srnn']:+.3f}",
+        difference=f"LSTM {avg['lstm'] - avg['rnn']:+.3f}, GRU {avg['gru'] - avg['rnn']:+.3f}",
         source=SOURCE,
         **{"intervals (cell - SRNN)": cis},
         interval=cis[closest],
@@ -293,7 +291,7 @@ def _grid_claims(cs, summary, runs, cfg):
 
 
 def _bengio_claim(cs, summary, runs, threshold):
-    s = _mean(summary, "bengio", "srnn")
+    s = _mean(summary, "bengio", "rnn")
     statement = (
         "Bengio 1994's task (one tanh unit, targets +-0.8, no noise on the first "
         "element) trained with Adam for the question's epochs from PyTorch's "
@@ -305,7 +303,7 @@ def _bengio_claim(cs, summary, runs, threshold):
             "bengio_task_falls", statement, "falls fast", "needs >= 2 lengths", source
         )
         return
-    ok = _acc(runs, "bengio", "srnn") >= threshold
+    ok = _acc(runs, "bengio", "rnn") >= threshold
     first, last = ok.loc[s.index[0]].to_numpy(), ok.loc[s.index[-1]].to_numpy()
     drop = float(first.mean() - last.mean())
     ci = list(cl.bootstrap_interval((first, last), _mean_diff))
@@ -319,7 +317,7 @@ def _bengio_claim(cs, summary, runs, threshold):
         partly=drop > 0,
         difference=f"drop {drop:+.2f} vs 0.5",
         source=source,
-        **{"success [k, n, Wilson lo, hi]": _wilson(summary, "bengio", "srnn")},
+        **{"success [k, n, Wilson lo, hi]": _wilson(summary, "bengio", "rnn")},
         interval=ci,
         interval_kind=f"{BOOT}, success(L = {s.index[0]}) - success(L = {s.index[-1]})",
         holds_across_interval=_holds(lambda v: v >= 0.5, ci),

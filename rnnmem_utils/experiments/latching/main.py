@@ -187,8 +187,8 @@ def run(
             )  # fmt: skip
             items.append((out_dir, f"{part}_{style}_{cell}", cfg, compute))
     items += [
-        (out_dir, "bengio_torch_srnn", cfg, functools.partial(_bengio, cfg, progress)),
-        (out_dir, "init_srnn", cfg, functools.partial(_inits, cfg, progress)),
+        (out_dir, "bengio_torch_rnn", cfg, functools.partial(_bengio, cfg, progress)),
+        (out_dir, "init_rnn", cfg, functools.partial(_inits, cfg, progress)),
     ]
     # Independent units: tasks of the executor the run was launched on (one
     # after the other locally; on a Dask cluster, spread over its workers).
@@ -328,7 +328,7 @@ def _bengio_spec(cfg, style: str = "torch") -> TrainSpec:
     """Bengio 1994's task for one tanh unit read out directly against +-0.8;
     the training (Adam, batch, epochs) is the question's, not Bengio's."""
     return TrainSpec(
-        "srnn",
+        "rnn",
         style,
         1,
         cfg.bengio_epochs,
@@ -346,7 +346,7 @@ def _bengio(cfg, progress) -> pd.DataFrame:
         cfg,
         task="latching",
         part="bengio",
-        cell="srnn",
+        cell="rnn",
         style="torch",
         lengths=cfg.bengio_lengths,
         repeats=cfg.bengio_repeats,
@@ -364,11 +364,11 @@ INIT_VARIANTS = ("zero_bias", "keras2018", "latching")
 
 def initial_params(variant: str, seeds) -> dict:
     """Initial parameters (R, ...) of one-unit SRNNs (torch layout, no head)."""
-    p = kc.init_params("srnn", "torch", 1, seeds, n_out=0)
+    p = kc.init_params("rnn", "torch", 1, seeds, n_out=0)
     if variant == "zero_bias":
         return dict(p, b_x=torch.zeros_like(p["b_x"]), b_h=torch.zeros_like(p["b_h"]))
     if variant == "keras2018":
-        k = kc.init_params("srnn", "keras2018", 1, seeds, n_out=0)
+        k = kc.init_params("rnn", "keras2018", 1, seeds, n_out=0)
         return dict(k, b_h=torch.zeros_like(k["b_x"]))
     if variant == "latching":
         zero = {k: torch.zeros_like(v) for k, v in p.items()}
@@ -398,7 +398,7 @@ def _inits(cfg, progress) -> pd.DataFrame:
         for d in range(len(lengths))
         for r in range(cfg.init_repeats)
     ]
-    seeds = [model_seed(cfg.seed, "init", "srnn", v, lengths[d], r) for v, d, r in runs]
+    seeds = [model_seed(cfg.seed, "init", "rnn", v, lengths[d], r) for v, d, r in runs]
     per_variant = [
         initial_params(
             v, [s for s, run in zip(seeds, runs, strict=True) if run[0] == v]
@@ -417,7 +417,7 @@ def _inits(cfg, progress) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "part": "init",
-            "cell": "srnn",
+            "cell": "rnn",
             "style": [v for v, _, _ in runs],
             "seq_len": [lengths[d] for _, d, _ in runs],
             "shuffled": True,

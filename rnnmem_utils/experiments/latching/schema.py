@@ -16,7 +16,7 @@ class _SequenceTaskConfig(Schema):
     """Fields shared by the two tasks of seed 002 (E1 latching, E2 bit relay)."""
 
     cells: tuple[str, ...] = param(
-        "recurrent cells to compare", choices=("srnn", "lstm", "gru")
+        "recurrent cells to compare", choices=("rnn", "lstm", "gru")
     )
     lengths: tuple[int, ...] = param("sequence lengths L", min=2, max=10_000)
     repeats: int = param(
