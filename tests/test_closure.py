@@ -21,8 +21,11 @@ FAKE = {
     "shared.py": "X = 1\n",
     "lazy.py": "Y = 2\n",
     "other.py": "Z = 3\n",
+    "presets.py": "P = 1\n",
+    "exp/schema.py": "from .. import presets\n",
     "plotting.py": "from .shared import X\n",
-    "exp/__init__.py": "from ..shared import X\n\ndef run():\n    from .. import lazy\n",
+    "exp/__init__.py": "from ..shared import X\nfrom .schema import P\n\n"
+    "def run():\n    from .. import lazy\n",
     "exp/claims.py": "import rnnmem_utils.other\n",
 }
 
@@ -31,7 +34,8 @@ def test_closure_follows_imports_at_any_depth(tmp_path, monkeypatch):
     _package(tmp_path, FAKE)
     monkeypatch.setattr(closure, "PACKAGE_DIR", tmp_path / "rnnmem_utils")
     mods = closure.result_modules(["rnnmem_utils.exp"])
-    # the import inside run() counts; cli and the bare package do not
+    # the import inside run() counts; cli, the bare package and the configuration
+    # (hashed apart, as the resolved config) do not
     assert mods == ["rnnmem_utils.exp", "rnnmem_utils.lazy", "rnnmem_utils.shared"]
     assert "rnnmem_utils.other" in closure.result_modules(["rnnmem_utils.exp.claims"])
     nb = "import rnnmem_utils as rm\nrm.plotting.show(rm.exp.run())\n"
@@ -45,6 +49,7 @@ def test_digest_changes_only_with_the_closure(tmp_path, monkeypatch):
     before = closure.digest(["rnnmem_utils.exp"])
     (root / "other.py").write_text("Z = 4\n")  # not imported by exp
     (root / "cli.py").write_text("# a CLI edit\n")
+    (root / "presets.py").write_text("P = 2  # another experiment's numbers\n")
     assert closure.digest(["rnnmem_utils.exp"]) == before
     (root / "lazy.py").write_text("Y = 3\n")  # imported inside a function
     assert closure.digest(["rnnmem_utils.exp"]) != before

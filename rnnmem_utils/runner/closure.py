@@ -24,11 +24,17 @@ from pathlib import Path
 PACKAGE = "rnnmem_utils"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # Modules that cannot change a result: editing them does not make results stale.
+# The configuration's modules count through the resolved configuration, which the
+# fingerprint hashes apart: an edit to another experiment's presets or schema
+# leaves this one's result up to date, a change to its own values does not.
 NOT_RESULT_CODE = {
     f"{PACKAGE}",  # lazy attribute access only
     f"{PACKAGE}.cli",
     f"{PACKAGE}.report",
     f"{PACKAGE}.store",
+    f"{PACKAGE}.config",
+    f"{PACKAGE}.presets",
+    f"{PACKAGE}.schema",
 }
 NOT_RESULT_PACKAGES = (f"{PACKAGE}.runner",)
 # ``rm.<name>`` or ``rnnmem_utils.<name>`` in a notebook's code
@@ -112,6 +118,7 @@ def result_modules(roots) -> list[str]:
         m
         for m in closure(roots)
         if m not in NOT_RESULT_CODE
+        and not m.endswith(".schema")
         and not any(m == p or m.startswith(p + ".") for p in NOT_RESULT_PACKAGES)
     )
 
