@@ -367,8 +367,11 @@ def _margin_interval(feat: dict, margins) -> tuple[float, float]:
 
 def _dropout_layer_claims(cs, results) -> None:
     r = results["dropout_layers"]
-    dr = r["dropout"]
-    p = dr["p"]
+    _dropout_claims(cs, r["dropout"])
+    _multilayer_claims(cs, r)
+
+
+def _dropout_claims(cs, dr) -> None:
     # 0.01: the mean over 2000 masks of 1000 units has a standard error near
     # 1e-3, so a convention off by (1-P) = 0.5 cannot hide inside the tolerance
     why = " (0.01: ten times the sampling error over 2000 masks)"
@@ -388,13 +391,16 @@ def _dropout_layer_claims(cs, results) -> None:
             "dropout_library_convention",
             "Libraries treating P as the drop probability scale by (1-P) at test time "
             "(checked on PyTorch's nn.Dropout, eval mode)",
-            1 - p,
+            1 - dr["p"],
             dr["pytorch_test_scale"],
             abs_tol=0.01,
             source=SOURCE,
             details={"pytorch_train_over_test": dr["pytorch_train_over_test"]},
         )
     ).criterion += why
+
+
+def _multilayer_claims(cs, r) -> None:
     diff = r["stacking"]["max_abs_difference"]
     _claim(
         cs,
