@@ -576,7 +576,7 @@ def publish_lessons(preset: str, secs: list[Section]) -> list[Path]:
             continue
         page, css = shared_style(page)
         written += [
-            _write(out / css_name(css), css),
+            _write(io.results_root() / STATIC / css_name(css), css),
             _write(out / _lesson_name(s), page),
         ]
         s.lesson = f"{LESSONS}/{urllib.parse.quote(_lesson_name(s))}"
@@ -584,7 +584,26 @@ def publish_lessons(preset: str, secs: list[Section]) -> list[Path]:
         for old in [*out.glob("*.html"), *out.glob("*.css")]:
             if old not in written:
                 old.unlink()
+    _prune_styles()
     return written
+
+
+# Lessons of every preset share their stylesheet in the results root: the
+# theme is some 250 kB, the same for all (``results/_static/lesson-<hash>.css``).
+STATIC = "_static"
+
+
+def _prune_styles() -> None:
+    """Remove the stylesheets no lesson of any preset links to any more."""
+    static = io.results_root() / STATIC
+    linked = {
+        m
+        for page in io.results_root().glob(f"*/{LESSONS}/*.html")
+        for m in re.findall(r'href="\.\./\.\./_static/([^"]+\.css)"', page.read_text())
+    }
+    for css in static.glob("*.css") if static.is_dir() else ():
+        if css.name not in linked:
+            css.unlink()
 
 
 _HEAD_STYLE = re.compile(r"<style[^>]*>.*?</style>\s*", re.S)
@@ -605,7 +624,7 @@ def shared_style(page: str) -> tuple[str, str]:
         m.group(0).split(">", 1)[1].rsplit("</style>", 1)[0]
         for m in _HEAD_STYLE.finditer(head)
     )
-    link = f'<link rel="stylesheet" href="{css_name(css)}">\n'
+    link = f'<link rel="stylesheet" href="../../{STATIC}/{css_name(css)}">\n'
     return _HEAD_STYLE.sub("", head) + link + sep + body, css
 
 
