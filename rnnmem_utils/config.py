@@ -58,6 +58,9 @@ class Experiment:
     entry: str = ""
     # presets at which a run needs a GPU: on Dask it asks for the resource GPU=1
     gpu: tuple[str, ...] = ()
+    # what a `paper` run costs, measured or estimated (the report says it where
+    # `paper` has not run: "needs a GPU, about N hours")
+    paper_cost: str = ""
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -69,6 +72,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             FoundationsConfig,
             "Foundations: how RNNs remember and forget",
             entry="rnnmem_utils.experiments.foundations.main:run",
+            paper_cost="the 256-unit character LM trains 20,000 steps; a run on 2 CPU cores was stopped unfinished after 17 min",
         ),
         Experiment(
             "latching",
@@ -76,6 +80,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             LatchingConfig,
             "E1 Information latching",
             entry="rnnmem_utils.experiments.latching.main:run",
+            paper_cost="a few hours on 2 CPU cores (estimated: the vectorised grid alone projects to 23 min, benchmarks/latching.py; the modern-cell and bug parts at 24 lengths up to 200 dominate); the asker's Keras run took over a day",
         ),
         Experiment(
             "bit_relay",
@@ -84,6 +89,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             "E2 Bit relay",
             needs=("latching",),
             entry="rnnmem_utils.experiments.bit_relay.main:run",
+            paper_cost="about 3-5 hours on 2 CPU cores (estimated: its grid, lengths to 200 in 2 cell forms for 10 epochs, is about 29 times the default grid's summed length)",
         ),
         Experiment(
             "cycles",
@@ -98,6 +104,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             PtbMemoryConfig,
             "E4 What PTB language models remember",
             entry="rnnmem_utils.experiments.ptb_memory.main:run",
+            paper_cost="about 45 CPU-hours for the 7 PTB models of 39 epochs (about 1,500 words/s on one core, benchmarks/lm_training.py); minutes per model on a GPU (not measured: no GPU was lent)",
         ),
         Experiment(
             "autocomplete",
@@ -105,6 +112,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             AutocompleteConfig,
             "E5 Autocomplete connectivity",
             entry="rnnmem_utils.experiments.autocomplete.main:run",
+            paper_cost="about 6 GPU-hours per model (the post), three models; on 2 CPU cores one step takes about 16 s, about 63 hours per model",
         ),
         Experiment(
             "your_rnn",

@@ -338,10 +338,14 @@ def _data_line(run: dict) -> list[str]:
 
 
 def _not_run_text(s: Section, preset: str) -> str:
-    return (
+    text = (
         f"Not run at this preset yet: `rnnmem run {s.experiment} --preset {preset}` "
         f"(notebook `notebooks/{s.notebook}`)."
     )
+    exp = config.EXPERIMENTS.get(s.experiment)
+    if preset == "paper" and exp is not None and exp.paper_cost:
+        text += f" What it costs: {exp.paper_cost}."
+    return text
 
 
 def _summary_cells(s: Section) -> list[str]:

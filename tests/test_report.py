@@ -354,3 +354,13 @@ def test_a_cluster_run_says_where_it_ran():
     assert "notebook ran on Dask worker w-1 (node7)" in text
     assert "2 units ran on 2 Dask worker(s): w-1, w-2" in text
     assert report._placed({"notebook": {"executor": "local", "host": "x"}}) == ""
+
+
+def test_paper_results_not_run_say_what_they_cost(results_root):
+    """An experiment not yet run at `paper` says what the run needs (issue 10)."""
+    where = results_root / "paper" / "ptb_memory"
+    sec = report.Section("ptb_memory", "E4", "", where, "04_ptb_memory.ipynb")
+    text = report._not_run_text(sec, "paper")
+    assert "rnnmem run ptb_memory --preset paper" in text
+    assert "What it costs: about 45 CPU-hours" in text
+    assert "What it costs" not in report._not_run_text(sec, "default")
