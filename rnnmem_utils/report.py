@@ -31,13 +31,13 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import claims as C
+from . import claims as cl
 from . import config, io
 
 LESSONS = "lessons"  # results/<preset>/lessons/: the published executed notebooks
 MAX_ITEMS = 12  # longer lists and dictionaries are cut with "… (N more)"
 _COLUMNS = ("claim", "published", "ours", "criterion", "verdict", "difference")
-_SHORT_VERDICT = {C.NOT_RUN: "not run"}  # the summary's column heads
+_SHORT_VERDICT = {cl.NOT_RUN: "not run"}  # the summary's column heads
 _NOT_ACROSS = "changes within its interval"
 
 
@@ -125,7 +125,7 @@ class Section:
         return [_row(c) for c in self.claims["claims"]] if self.claims else []
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(C.VERDICTS, 0)
+        counts = dict.fromkeys(cl.VERDICTS, 0)
         for c in self.claims["claims"]:
             counts[c["verdict"]] += 1
         return counts
@@ -163,7 +163,7 @@ def _check_claims(data) -> None:
     for i, c in enumerate(data["claims"]):
         if not isinstance(c, dict) or not isinstance(c.get("statement"), str):
             raise ValueError(f"claim {i + 1} has no statement")
-        if c.get("verdict") not in C.VERDICTS:
+        if c.get("verdict") not in cl.VERDICTS:
             raise ValueError(f"claim {i + 1} has verdict {c.get('verdict')!r}")
         interval = c.get("interval")
         if interval is not None and not (
@@ -351,13 +351,13 @@ def _not_run_text(s: Section, preset: str) -> str:
 def _summary_cells(s: Section) -> list[str]:
     if s.claims is None:
         state = "unreadable" if s.problems else "—"
-        return [state] + ["—"] * len(C.VERDICTS)
+        return [state] + ["—"] * len(cl.VERDICTS)
     return [str(v) for v in s.counts().values()] + [str(s.fragile())]
 
 
 _SUMMARY_HEAD = (
     ["experiment"]
-    + [_SHORT_VERDICT.get(v, v) for v in C.VERDICTS]
+    + [_SHORT_VERDICT.get(v, v) for v in cl.VERDICTS]
     + ["verdict changes within its interval"]
 )
 
@@ -517,7 +517,7 @@ _TEMPLATE = """<!doctype html>
 
 
 def _verdict_class(verdict: str) -> str:
-    return {C.NOT_RUN: "not-run"}.get(verdict, verdict.replace(" ", "-"))
+    return {cl.NOT_RUN: "not-run"}.get(verdict, verdict.replace(" ", "-"))
 
 
 def _html(preset: str, secs: list[Section]) -> str:
