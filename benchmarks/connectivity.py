@@ -95,12 +95,22 @@ def posts_method(model, tokens, targets, positions) -> None:
 
 
 def least_flop(emb: int, hidden: int, T: int, chunk: int) -> float:
-    """FLOP of the backward passes the batched method runs: chunk [a, b)
-    carries b - a cotangents over b steps; per cotangent-step a GRU layer
-    costs (in + H) 3H multiply-adds (input and recurrent gradients)."""
+    """FLOP of the backward passes the vjp method runs: chunk [a, b) carries
+    b - a cotangents over b steps; per cotangent-step a GRU layer costs
+    (in + H) 3H multiply-adds (input and recurrent gradients)."""
     steps = sum((min(a + chunk, T) - a) * min(a + chunk, T) for a in range(0, T, chunk))
     per_step = (emb + hidden) * 3 * hidden + (hidden + hidden) * 3 * hidden
     return 2 * steps * per_step
+
+
+def sweep_flop(hidden: int, T: int, symbols: int = len(ALPHABET)) -> float:
+    """FLOP the sweep cannot avoid: each of the T (T + 1) / 2 pairs s <= t
+    crosses both layers once: per layer the recurrent product 3H x H, the top
+    layer's input product 3H x H (into the layer below) and the bottom one's
+    3H x V_in (the embedding folded in: one-hot gradients directly)."""
+    pairs = T * (T + 1) // 2
+    per_pair = 3 * hidden * (hidden + hidden + hidden + symbols)
+    return 2 * pairs * per_pair
 
 
 def bench(name, kind, tokens, targets, args, peak):
@@ -110,48 +120,51 @@ def bench(name, kind, tokens, targets, args, peak):
     T, chunk, P = len(tokens), args.chunk, args.post_positions
     spots = np.linspace(0, T - 1, P).round().astype(int).tolist()
     out = {}
+
+    def keep(key, method, **kw):
+        return lambda: out.__setitem__(
+            key, conn.connectivity(model, tokens, targets, method=method, **kw)
+        )
+
     fns = {
         "per-position backward": lambda: out.__setitem__(
             "naive", conn.connectivity_per_position(model, tokens, targets)
         ),
         "post's method": lambda: posts_method(model, tokens, targets, spots),
-        "batched": lambda: out.__setitem__(
-            "fast", conn.connectivity(model, tokens, targets, chunk=chunk)
-        ),
+        "vjp": keep("vjp", "vjp", chunk=chunk),
+        "sweep": keep("sweep", "sweep"),
     }
     secs = timing.interleaved(fns, rounds=args.rounds, warmup=0)
     secs["post's method"] = secs["post's method"] * T / P
-    ratios = secs["per-position backward"] / secs["batched"]
-    post_ratios = secs["post's method"] / secs["batched"]
-    err = np.abs(out["naive"] - out["fast"]).max()
-    flop = least_flop(emb, hidden, T, chunk)
-    limit = flop / (peak * 1e9)
     med = {k: float(np.median(v)) for k, v in secs.items()}
-    post = med["post's method"]
+    naive, post = med["per-position backward"], med["post's method"]
     label = "torch.nn.GRU (fused)" if kind == "fused" else "cell library TF-form GRU"
     print(
-        f"{name}: embedding {emb}, {label} 2 x {hidden}, {classes:,} classes, "
-        f"T = {T}, chunk {chunk}"
+        f"{name}: embedding {emb}, {label} 2 x {hidden}, {classes:,} classes, T = {T}"
     )
-    print(
-        f"  per-position backward (fastest naive): {med['per-position backward']:7.2f} s"
-    )
+    print(f"  per-position backward (fastest naive): {naive:7.2f} s")
     print(
         f"  post's method (forward + backward per position; {P} positions "
         f"timed, x {T}/{P}): {post:7.2f} s"
     )
-    print(f"  batched (vjp):                         {med['batched']:7.2f} s")
-    print(
-        f"  RATIO batched / fastest naive: median {np.median(ratios):.1f}x "
-        f"(rounds {', '.join(f'{r:.1f}' for r in ratios)}); "
-        f"vs the post's method {np.median(post_ratios):.1f}x; "
-        f"max abs difference of the normalised maps {err:.2g}"
-    )
-    print(
-        f"  least arithmetic {flop / 1e9:.1f} GFLOP -> {limit:.2f} s at the peak GEMM "
-        f"rate: batched reaches {limit / med['batched']:.0%} of it; ratio bound on "
-        f"this machine {med['per-position backward'] / limit:.1f}x"
-    )
+    for method, flop in (
+        ("sweep", sweep_flop(hidden, T)),
+        ("vjp", least_flop(emb, hidden, T, chunk)),
+    ):
+        ratios = secs["per-position backward"] / secs[method]
+        err = np.abs(out["naive"] - out[method]).max()
+        limit = flop / (peak * 1e9)
+        print(
+            f"  {method:5s} {med[method]:6.2f} s  RATIO vs fastest naive: median "
+            f"{np.median(ratios):.1f}x (rounds {', '.join(f'{r:.1f}' for r in ratios)})"
+            f"; vs the post's method {post / med[method]:.1f}x; "
+            f"max abs difference of the normalised maps {err:.2g}"
+        )
+        print(
+            f"        least arithmetic {flop / 1e9:.1f} GFLOP -> {limit:.2f} s at the "
+            f"peak GEMM rate: reaches {limit / med[method]:.0%} of it; ratio bound "
+            f"{naive / limit:.1f}x"
+        )
 
 
 def main():

@@ -234,3 +234,17 @@ def test_connectivity_reads_the_model_as_its_logits(softmax):
     np.testing.assert_allclose(
         z, m.logits(tokens[None])[0].detach().numpy(), atol=1e-12
     )
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm", "nlstm"])
+def test_connectivity_sweep_through_each_model(kind):
+    """The sweep (hand-written batched backward through the cells, the fused
+    LSTM read through its cell-library copy) equals per-position autograd."""
+    from rnnmem_utils.analysis import connectivity as conn
+
+    m = models.build(kind, cfg_of(), 11).to(D)
+    tokens = chars_of(1, 14)[0]
+    targets = torch.randint(2, 11, (14,), generator=torch.Generator().manual_seed(4))
+    fast = conn.connectivity(m, tokens, targets, method="sweep", normalise=False)
+    slow = conn.connectivity_per_position(m, tokens, targets, normalise=False)
+    np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-14)
