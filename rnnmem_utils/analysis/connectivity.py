@@ -23,18 +23,25 @@ does before colouring. Entries with ``s > t`` are zero for a causal model.
 
 How it is computed. The post runs one backward pass per output position (T
 passes, each over the whole sequence, at batch one: matrix-VECTOR products).
-Here output positions are taken in chunks ``[a, b)``; for each, one forward
-pass over the first ``b`` inputs at batch one (later inputs cannot matter to
-a causal model) and ONE backward pass batched over the chunk's ``n = b - a``
-cotangents (``torch.autograd.grad(..., is_grads_batched=True)``, i.e. vmap
-over the backward): cotangent ``j`` is the decoder row of class ``y_{a+j}``
-at time ``a + j``. That covers about T^2/2 cotangent-steps at matrix-MATRIX
-speed instead of T^2 at matrix-vector speed; only the selected logits'
-gradients are formed, never the ``(T, n, V)`` logits (16,386 classes in the
-post). ``method="replicas"`` instead runs forward and backward over a batch
-of ``n`` copies of the sequence, copy ``j`` carrying output ``a + j`` (twice
-the arithmetic, no vmap; also the path for models exposing only logits).
-``benchmarks/connectivity.py`` measures both against the per-position loop.
+Here (``method="auto"``, the default) a model whose recurrent layers are
+cells this package knows (:func:`connectivity_sweep.cells_of`: the cell
+library's GRU, LSTM, Nested LSTM and tanh RNN, or fused ``nn.GRU/LSTM/RNN``
+read through them) gets ONE reverse sweep through time with the output
+positions as the batch (:mod:`.connectivity_sweep`: hand-written batched
+backward steps, no autograd): the same ``T (T + 1) / 2`` position pairs as
+the per-position loop, in matrix-MATRIX products. The cells are checked to
+reproduce the model's ``features`` before they are trusted.
+
+Otherwise ("vjp") output positions are taken in chunks ``[a, b)``; for each,
+one forward pass over the first ``b`` inputs at batch one and ONE autograd
+backward pass batched over the chunk's ``n = b - a`` cotangents
+(``is_grads_batched``, i.e. vmap): cotangent ``j`` is the decoder row of class
+``y_{a+j}`` at time ``a + j``. Only the selected logits' gradients are formed,
+never the ``(T, n, V)`` logits (16,386 classes in the post).
+``method="replicas"`` runs forward and backward over a batch of ``n`` copies
+of the sequence, copy ``j`` carrying output ``a + j`` (the path for models
+exposing only logits). ``benchmarks/connectivity.py`` measures them against
+the per-position loop.
 
 The model interface (time-major, like ``torch.nn.RNN``). :func:`adapt`
 accepts an :class:`Adapter` or any module with
@@ -270,6 +277,12 @@ def _autograd_map(ad, tokens, targets, norm, chunk, method) -> Tensor:
     return out
 
 
+# Steps on which the sweep's cells must reproduce the model's features (a wrong
+# cell, order or wiring shows at once; the whole sequence would cost a second
+# forward pass)
+CHECK_STEPS = 16
+
+
 def _sweep_map(ad, tokens, targets, chunk, *, strict: bool) -> Tensor | None:
     """The squared map by :func:`connectivity_sweep.sweep`, or None (strict:
     ValueError) when the model's cells are unknown or do not reproduce its
@@ -280,10 +293,11 @@ def _sweep_map(ad, tokens, targets, chunk, *, strict: bool) -> Tensor | None:
     why = "no cells the sweep knows (see connectivity_sweep.cells_of)"
     if planned is not None:
         h, layers = planned
+        k = min(len(e), CHECK_STEPS)  # a causal model: the prefix's states suffice
         with torch.no_grad():
-            want = ad.features(e[:, None])[:, 0]
+            want = ad.features(e[:k, None])[:, 0]
         tol = 1e-9 if want.dtype == torch.float64 else 1e-4
-        if torch.allclose(h, want, rtol=tol, atol=tol):
+        if torch.allclose(h[:k], want, rtol=tol, atol=tol):
             return _sweep_chunks(ad, layers, tokens, targets, chunk)
         why = "its cells do not reproduce its features"
     if strict:
