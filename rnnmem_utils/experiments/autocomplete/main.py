@@ -13,10 +13,11 @@ from ...data import corpora
 from ..harness import results, single_thread
 from . import published
 
-# What a trained model depends on (nothing else can make it retrain)
+# What a trained model depends on (nothing else can make it retrain; its own
+# learning rate is added per model in train.trained)
 MODEL_FIELDS = ("text8_chars", "vocab_size", "max_length", "embedding_size",
                 "hidden_size", "layers", "nlstm_layers", "forget_bias", "softmax",
-                "adaptive_cutoffs", "batch_size", "steps", "lr", "log_every",
+                "adaptive_cutoffs", "batch_size", "steps", "log_every",
                 "log_valid_sequences", "seed")  # fmt: skip
 MODEL_CODE = ("rnnmem_utils.models.cells", "rnnmem_utils.data.autocomplete",
               "rnnmem_utils.experiments.autocomplete.models",
