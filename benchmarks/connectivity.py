@@ -2,18 +2,20 @@
 
 The post's code (distillpub/post--memorization-in-rnns) computes each output
 position on its own: a forward pass over the sequence and one backward pass
-(``tf.gradients``) per position. Beside :func:`connectivity.connectivity`
-(method "vjp": per chunk of output positions one forward pass at batch one
-and one backward pass batched over the chunk's cotangents) run, in the same
-process, interleaved (``rnnmem_utils.timing``), on thread CPU time:
+(``tf.gradients``) per position. In the same process, interleaved
+(``rnnmem_utils.timing``), on thread CPU time:
 
 - "per-position backward": one shared forward, then one backward pass per
   position (:func:`connectivity.connectivity_per_position`, the FASTEST naive
-  form: the ratio is reported against it);
+  form: the ratios are reported against it);
 - "post's method": a forward pass (all logits, as the post's graph) and a
   backward pass per position; timed on ``--post-positions`` evenly spaced
-  positions and scaled to all T (every position costs the same: each pass
-  covers the whole sequence).
+  positions and scaled to all T;
+- "sweep" (:func:`connectivity.connectivity`'s default where it applies):
+  one reverse sweep through the cells with the output positions as the batch
+  (:mod:`rnnmem_utils.analysis.connectivity_sweep`);
+- "vjp": per chunk of output positions one forward pass at batch one and one
+  autograd backward batched over the chunk's cotangents (vmap).
 
 Models (random weights: the cost does not depend on their values), on the
 post's 198-character probe sentence:
@@ -25,13 +27,12 @@ post's 198-character probe sentence:
 each as torch.nn.GRU (fused) and as the cell library's TF-form GRU (the
 post's variant, stepped in Python by ``cells.run_layers``).
 
-Then the batched method against the arithmetic it cannot avoid: its backward
-pass costs, per replica-step it covers, the recurrent layers' input-gradient
-multiply-adds ((in + H) 3H per GRU layer), at the peak float32 GEMM rate
-measured in this run. The per-position backward covers T steps per position
-at matrix-VECTOR speed, the batched one about T/2 at matrix-matrix speed, so
-on one core their ratio is bounded by about twice the GEMM / GEMV speed ratio;
-the last line prints that bound for this machine.
+Each method is held against the arithmetic it cannot avoid at the peak
+float32 GEMM rate measured in this run in thread time (:func:`sweep_flop`,
+:func:`least_flop`); "ratio bound" is the per-position time over that least
+time: the most any method doing that arithmetic can gain on this machine.
+The sweep's arithmetic equals the per-position loop's (every pair s <= t
+once); it gains only by running it as matrix-MATRIX products.
 
     .venv/bin/python benchmarks/connectivity.py [--threads 1] [--rounds 2]
 """
@@ -39,6 +40,7 @@ the last line prints that bound for this machine.
 from __future__ import annotations
 
 import argparse
+import time
 
 import numpy as np
 import torch
@@ -94,13 +96,37 @@ def posts_method(model, tokens, targets, positions) -> None:
         conn.reduce(g[:, 0], ad.weight)
 
 
+def peak_thread_gflops(n: int = 1024, repeats: int = 5) -> float:
+    """Best float32 (n, n) @ (n, n) rate in GFLOP/s of THREAD CPU time, the
+    clock every method here is timed on (timing.peak_gemm_gflops reads the
+    wall clock, which other processes on a shared machine stretch)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.thread_time()
+        a @ b
+        best = min(best, time.thread_time() - start)
+    return 2 * n**3 / best / 1e9
+
+
 def least_flop(emb: int, hidden: int, T: int, chunk: int) -> float:
-    """FLOP of the backward passes the batched method runs: chunk [a, b)
-    carries b - a cotangents over b steps; per cotangent-step a GRU layer
-    costs (in + H) 3H multiply-adds (input and recurrent gradients)."""
+    """FLOP of the backward passes the vjp method runs: chunk [a, b) carries
+    b - a cotangents over b steps; per cotangent-step a GRU layer costs
+    (in + H) 3H multiply-adds (input and recurrent gradients)."""
     steps = sum((min(a + chunk, T) - a) * min(a + chunk, T) for a in range(0, T, chunk))
     per_step = (emb + hidden) * 3 * hidden + (hidden + hidden) * 3 * hidden
     return 2 * steps * per_step
+
+
+def sweep_flop(hidden: int, T: int, symbols: int = len(ALPHABET)) -> float:
+    """FLOP the sweep cannot avoid: each of the T (T + 1) / 2 pairs s <= t
+    crosses both layers once: per layer the recurrent product 3H x H, the top
+    layer's input product 3H x H (into the layer below) and the bottom one's
+    3H x V_in (the embedding folded in: one-hot gradients directly)."""
+    pairs = T * (T + 1) // 2
+    per_pair = 3 * hidden * (hidden + hidden + hidden + symbols)
+    return 2 * pairs * per_pair
 
 
 def bench(name, kind, tokens, targets, args, peak):
@@ -110,48 +136,51 @@ def bench(name, kind, tokens, targets, args, peak):
     T, chunk, P = len(tokens), args.chunk, args.post_positions
     spots = np.linspace(0, T - 1, P).round().astype(int).tolist()
     out = {}
+
+    def keep(key, method, **kw):
+        return lambda: out.__setitem__(
+            key, conn.connectivity(model, tokens, targets, method=method, **kw)
+        )
+
     fns = {
         "per-position backward": lambda: out.__setitem__(
             "naive", conn.connectivity_per_position(model, tokens, targets)
         ),
         "post's method": lambda: posts_method(model, tokens, targets, spots),
-        "batched": lambda: out.__setitem__(
-            "fast", conn.connectivity(model, tokens, targets, chunk=chunk)
-        ),
+        "vjp": keep("vjp", "vjp", chunk=chunk),
+        "sweep": keep("sweep", "sweep"),
     }
     secs = timing.interleaved(fns, rounds=args.rounds, warmup=0)
     secs["post's method"] = secs["post's method"] * T / P
-    ratios = secs["per-position backward"] / secs["batched"]
-    post_ratios = secs["post's method"] / secs["batched"]
-    err = np.abs(out["naive"] - out["fast"]).max()
-    flop = least_flop(emb, hidden, T, chunk)
-    limit = flop / (peak * 1e9)
     med = {k: float(np.median(v)) for k, v in secs.items()}
-    post = med["post's method"]
+    naive, post = med["per-position backward"], med["post's method"]
     label = "torch.nn.GRU (fused)" if kind == "fused" else "cell library TF-form GRU"
     print(
-        f"{name}: embedding {emb}, {label} 2 x {hidden}, {classes:,} classes, "
-        f"T = {T}, chunk {chunk}"
+        f"{name}: embedding {emb}, {label} 2 x {hidden}, {classes:,} classes, T = {T}"
     )
-    print(
-        f"  per-position backward (fastest naive): {med['per-position backward']:7.2f} s"
-    )
+    print(f"  per-position backward (fastest naive): {naive:7.2f} s")
     print(
         f"  post's method (forward + backward per position; {P} positions "
         f"timed, x {T}/{P}): {post:7.2f} s"
     )
-    print(f"  batched (vjp):                         {med['batched']:7.2f} s")
-    print(
-        f"  RATIO batched / fastest naive: median {np.median(ratios):.1f}x "
-        f"(rounds {', '.join(f'{r:.1f}' for r in ratios)}); "
-        f"vs the post's method {np.median(post_ratios):.1f}x; "
-        f"max abs difference of the normalised maps {err:.2g}"
-    )
-    print(
-        f"  least arithmetic {flop / 1e9:.1f} GFLOP -> {limit:.2f} s at the peak GEMM "
-        f"rate: batched reaches {limit / med['batched']:.0%} of it; ratio bound on "
-        f"this machine {med['per-position backward'] / limit:.1f}x"
-    )
+    for method, flop in (
+        ("sweep", sweep_flop(hidden, T)),
+        ("vjp", least_flop(emb, hidden, T, chunk)),
+    ):
+        ratios = secs["per-position backward"] / secs[method]
+        err = np.abs(out["naive"] - out[method]).max()
+        limit = flop / (peak * 1e9)
+        print(
+            f"  {method:5s} {med[method]:6.2f} s  RATIO vs fastest naive: median "
+            f"{np.median(ratios):.1f}x (rounds {', '.join(f'{r:.1f}' for r in ratios)})"
+            f"; vs the post's method {post / med[method]:.1f}x; "
+            f"max abs difference of the normalised maps {err:.2g}"
+        )
+        print(
+            f"        least arithmetic {flop / 1e9:.1f} GFLOP -> {limit:.2f} s at the "
+            f"peak GEMM rate: reaches {limit / med[method]:.0%} of it; ratio bound "
+            f"{naive / limit:.1f}x"
+        )
 
 
 def main():
@@ -167,10 +196,11 @@ def main():
     tokens = torch.tensor([ALPHABET.index(c) for c in PROBE])
     # the class of each position: any fixed ids will do for timing
     targets = torch.arange(len(PROBE)) % 1000 + 2
-    peak = peak_gemm_gflops()
+    peak, wall_peak = peak_thread_gflops(), peak_gemm_gflops()
     print(
         f"threads {args.threads}; thread CPU time, {args.rounds} interleaved rounds; "
-        f"peak GEMM {peak:.1f} GFLOP/s (1024^2 float32)"
+        f"peak GEMM {peak:.1f} GFLOP/s in thread time ({wall_peak:.1f} by the wall "
+        "clock; 1024^2 float32)"
     )
     for name in args.sizes:
         for kind in args.kinds:

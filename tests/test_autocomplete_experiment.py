@@ -89,3 +89,67 @@ def test_smoke_run_writes_every_result_and_reuses_its_models(tmp_path):
     for kind in cfg.models:
         a, b = r.models[kind].state_dict(), again.models[kind].state_dict()
         assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def fake_facts(ranks: dict, probs: dict, earlier: dict, context: dict, vocab=True):
+    """walkthrough_facts-shaped lines: ranks[m] = (rank at 106, ranks of
+    'grammar' after 1..4, rank at 141); probs[m] = (p at 106, p after 1)."""
+    rows = []
+    for m in ("gru", "lstm", "nlstm"):
+        r106, rg, r141 = ranks[m]
+        rows.append((m, 106, 106, 2, "learning", vocab, r106, probs[m][0],
+                     earlier[m][0], context[m]))  # fmt: skip
+        for k, r in enumerate(rg, start=1):
+            p = probs[m][1] if k == 1 else 0.5
+            rows.append((m, 159, 158 + k, k, "grammar", vocab, r, p,
+                         earlier[m][1], 0.0))  # fmt: skip
+        rows.append((m, 141, 141, 1, "schools", True, r141, 0.01, earlier[m][2], 0.0))
+    return pd.DataFrame(rows, columns=["model", "position", "at", "chars_seen", "word",
+                                       "in_vocabulary", "rank", "probability",
+                                       "earlier_share", "context_share"])  # fmt: skip
+
+
+def walk_verdicts(facts, vocab_size=16_384):
+    cfg = config.resolve("autocomplete", "smoke")
+    cs = cl.ClaimSet("autocomplete", cfg, "smoke")
+    claims.walkthrough_claims(cs, facts, vocab_size)
+    return {c.id: c.verdict for c in cs.claims}
+
+
+POSTED = dict(  # the walkthrough as the post tells it
+    ranks={"gru": (1, [1, 1, 1, 1], 2), "lstm": (2, [4, 2, 1, 1], 7),
+           "nlstm": (9, [5, 3, 2, 1], 3)},
+    probs={"gru": (0.4, 0.6), "lstm": (0.2, 0.1), "nlstm": (0.01, 0.05)},
+    earlier={"gru": (0.5, 0.6, 0.3), "lstm": (0.4, 0.3, 0.7),
+             "nlstm": (0.05, 0.1, 0.2)},
+    context={"gru": 0.3, "lstm": 0.2, "nlstm": 0.01},
+)  # fmt: skip
+
+
+def test_walkthrough_claims_follow_the_facts():
+    as_posted = fake_facts(**POSTED)
+    v = walk_verdicts(as_posted)
+    assert v == {"walkthrough_learning": cl.REPRODUCED,
+                 "walkthrough_grammar": cl.REPRODUCED,
+                 "walkthrough_schools": cl.REPRODUCED}  # fmt: skip
+    # the LSTM sure of 'learning' (above the GRU), the Nested LSTM on 'grammar'
+    # from one character, the LSTM's row on the last characters only
+    f = as_posted.copy()
+    f.loc[(f.model == "lstm") & (f.position == 106), "probability"] = 0.9
+    f.loc[(f.model == "nlstm") & (f["at"] == 159), "rank"] = 1
+    f.loc[(f.model == "lstm") & (f.position == 141), "earlier_share"] = 0.1
+    v = walk_verdicts(f)
+    assert set(v.values()) == {cl.PARTLY}
+    f.loc[(f.model == "gru") & (f.position == 106), "rank"] = 5
+    f.loc[(f.model == "gru") & (f["at"] == 159), "rank"] = 2
+    f.loc[(f.model == "lstm") & (f.position == 141), "rank"] = 1
+    assert set(walk_verdicts(f).values()) == {cl.NOT_REPRODUCED}
+    # words outside the preset's vocabulary: not run, saying why
+    cfg = config.resolve("autocomplete", "smoke")
+    cs = cl.ClaimSet("autocomplete", cfg, "smoke")
+    claims.walkthrough_claims(cs, fake_facts(**POSTED, vocab=False), 1_024)
+    by_id = {c.id: c for c in cs.claims}
+    assert by_id["walkthrough_learning"].verdict == cl.NOT_RUN
+    assert "1,024" in by_id["walkthrough_learning"].criterion
+    assert by_id["walkthrough_schools"].verdict == cl.REPRODUCED
+    assert set(walk_verdicts(None).values()) == {cl.NOT_RUN}

@@ -234,3 +234,55 @@ def test_connectivity_reads_the_model_as_its_logits(softmax):
     np.testing.assert_allclose(
         z, m.logits(tokens[None])[0].detach().numpy(), atol=1e-12
     )
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm", "nlstm"])
+def test_connectivity_sweep_through_each_model(kind):
+    """The sweep (hand-written batched backward through the cells, the fused
+    LSTM read through its cell-library copy) equals per-position autograd."""
+    from rnnmem_utils.analysis import connectivity as conn
+
+    m = models.build(kind, cfg_of(), 11).to(D)
+    tokens = chars_of(1, 14)[0]
+    targets = torch.randint(2, 11, (14,), generator=torch.Generator().manual_seed(4))
+    fast = conn.connectivity(m, tokens, targets, method="sweep", normalise=False)
+    slow = conn.connectivity_per_position(m, tokens, targets, normalise=False)
+    np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-14)
+
+
+def test_walkthrough_facts_against_a_direct_reading():
+    """Ranks from sorting the model's probabilities by hand, shares from the
+    unnormalised connectivity rows by autograd."""
+    from rnnmem_utils.experiments.autocomplete import published, reach
+
+    vocab = ["<eos>", "<unknown>", "learning", "grammar", "schools", "advanced", "a"]
+    models_ = {
+        k: models.build(k, cfg_of(), len(vocab), seed=1).to(D) for k in models.KINDS
+    }
+    walk = reach.walkthrough(models_, vocab, "squared")
+    facts = reach.walkthrough_facts(models_, vocab, walk)
+    assert len(facts) == 3 * 6 and facts.in_vocabulary.all()
+    shown = " " + published.PROBE_SENTENCE
+    chars, targets = reach.encode(published.PROBE_SENTENCE, vocab)
+    for kind, m in models_.items():
+        with torch.no_grad():
+            p = m.log_probs(torch.from_numpy(chars)[None])[0].exp().numpy()
+        x = m.embed.weight[torch.from_numpy(chars)].detach().requires_grad_()
+        z = m.logits_from_embedded(x[:, None])[:, 0]
+        row = {}
+        for t in published.WALKTHROUGH:
+            (g,) = torch.autograd.grad(z[t, targets[t]], x, retain_graph=True)
+            row[t] = ((g @ m.embed.weight.T) ** 2).sum(-1).detach().numpy()
+        for f in facts[facts.model == kind].itertuples():
+            i = vocab.index(f.word)
+            assert shown[f.at - f.chars_seen] == " " and f.word.startswith(
+                shown[f.at - f.chars_seen + 1 : f.at + 1]
+            )
+            order = np.argsort(-p[f.at], kind="stable").tolist()
+            assert f.rank == order.index(i) + 1
+            assert f.probability == pytest.approx(p[f.at, i])
+            r = row[f.position][: f.position + 1]
+            start = shown.rfind(" ", 0, f.position + 1)
+            assert f.earlier_share == pytest.approx(r[:start].sum() / r.sum())
+            adv = shown.index(" advanced ") + 1
+            assert f.context_share == pytest.approx(r[adv : adv + 8].sum() / r.sum())

@@ -207,3 +207,105 @@ def test_top_k_against_sorting_by_hand():
         conn.top_k(z[:, :4], words)
     with pytest.raises(ValueError, match="k must"):
         conn.top_k(z, words, k=0)
+
+
+class StackModel(nn.Module):
+    """Any list of cell-library cells stacked with run_layers."""
+
+    def __init__(self, make_cells, seed=0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.embed = nn.Embedding(V_IN, D)
+        self.cells = nn.ModuleList(make_cells())
+        self.decoder = nn.Linear(H, V)
+        self.double()
+        with torch.no_grad():  # every bias and gate visible in the gradients
+            for p in self.cells.parameters():
+                p.mul_(2.0)
+
+    def features(self, x):
+        return cells.run_layers(self.cells, x)[0]
+
+
+STACKS = {
+    "nlstm": lambda: [cells.NestedLSTMCell(D, H, forget_bias=1.0)],
+    "nlstm_2_layers": lambda: [
+        cells.NestedLSTMCell(D, H, forget_bias=0.5),
+        cells.NestedLSTMCell(H, H, forget_bias=1.0),
+    ],
+    "lstm_tf_one_bias": lambda: [
+        cells.LSTMCell(D, H, forget_bias=1.0, two_biases=False),
+        cells.LSTMCell(H, H, forget_bias=1.0, two_biases=False),
+    ],
+    "gru_torch_then_tf": lambda: [
+        cells.GRUCell(D, H, form="torch"),
+        cells.GRUCell(H, H, form="tf"),
+    ],
+    "rnn_tanh_3_layers": lambda: [
+        cells.RNNCell(D, H),
+        cells.RNNCell(H, H),
+        cells.RNNCell(H, H),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(STACKS))
+def test_sweep_through_every_cell_kind(name):
+    """The hand-written batched backward of each cell equals the one-hot
+    autograd reference (and so the per-position method)."""
+    model = StackModel(STACKS[name])
+    tokens, targets = sequence(T=12)
+    ref = onehot_reference(model, tokens, targets)
+    for chunk in (None, 1, 5):
+        got = conn.connectivity(
+            model, tokens, targets, normalise=False, chunk=chunk, method="sweep"
+        )
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-14)
+
+
+def test_sweep_finite_differences_nested_lstm():
+    model = StackModel(STACKS["nlstm_2_layers"])
+    tokens, targets = sequence(T=7)
+    E = model.embed.weight.detach()
+    o = nn.functional.one_hot(tokens, V_IN).double()
+    raw = conn.connectivity(model, tokens, targets, normalise=False, method="sweep")
+    eps = 1e-6
+    for t, s in [(6, 0), (6, 6), (3, 1)]:
+        grad = []
+        for v in range(V_IN):
+            d = torch.zeros_like(o)
+            d[s, v] = eps
+            with torch.no_grad():
+                z = [
+                    model.decoder(model.features((oo @ E)[:, None]))[t, 0, targets[t]]
+                    for oo in (o + d, o - d)
+                ]
+            grad.append((z[0] - z[1]).item() / (2 * eps))
+        assert raw[t, s] == pytest.approx(np.sum(np.square(grad)), rel=1e-6)
+
+
+def test_sweep_refuses_cells_that_are_not_the_features_and_auto_falls_back():
+    class Shifted(CellModel):
+        def features(self, x):  # not what its cells compute
+            return super().features(x) * 0.5
+
+    model = Shifted()
+    tokens, targets = sequence(T=9)
+    with pytest.raises(ValueError, match="do not reproduce"):
+        conn.connectivity(model, tokens, targets, method="sweep")
+    got = conn.connectivity(model, tokens, targets, normalise=False)  # auto
+    ref = onehot_reference(model, tokens, targets)
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-14)
+
+
+def test_sweep_falls_back_for_cells_it_has_no_backward_for():
+    model = StackModel(
+        lambda: [cells.GRUCell(D, H, form="tf", gate=cells.hard_sigmoid)]
+    )
+    tokens, targets = sequence(T=8)
+    with pytest.raises(ValueError, match="no cells"):
+        conn.connectivity(model, tokens, targets, method="sweep")
+    got = conn.connectivity(model, tokens, targets, normalise=False)
+    np.testing.assert_allclose(
+        got, onehot_reference(model, tokens, targets), rtol=1e-10, atol=1e-14
+    )

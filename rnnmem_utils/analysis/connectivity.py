@@ -23,18 +23,25 @@ does before colouring. Entries with ``s > t`` are zero for a causal model.
 
 How it is computed. The post runs one backward pass per output position (T
 passes, each over the whole sequence, at batch one: matrix-VECTOR products).
-Here output positions are taken in chunks ``[a, b)``; for each, one forward
-pass over the first ``b`` inputs at batch one (later inputs cannot matter to
-a causal model) and ONE backward pass batched over the chunk's ``n = b - a``
-cotangents (``torch.autograd.grad(..., is_grads_batched=True)``, i.e. vmap
-over the backward): cotangent ``j`` is the decoder row of class ``y_{a+j}``
-at time ``a + j``. That covers about T^2/2 cotangent-steps at matrix-MATRIX
-speed instead of T^2 at matrix-vector speed; only the selected logits'
-gradients are formed, never the ``(T, n, V)`` logits (16,386 classes in the
-post). ``method="replicas"`` instead runs forward and backward over a batch
-of ``n`` copies of the sequence, copy ``j`` carrying output ``a + j`` (twice
-the arithmetic, no vmap; also the path for models exposing only logits).
-``benchmarks/connectivity.py`` measures both against the per-position loop.
+Here (``method="auto"``, the default) a model whose recurrent layers are
+cells this package knows (:func:`connectivity_sweep.cells_of`: the cell
+library's GRU, LSTM, Nested LSTM and tanh RNN, or fused ``nn.GRU/LSTM/RNN``
+read through them) gets ONE reverse sweep through time with the output
+positions as the batch (:mod:`.connectivity_sweep`: hand-written batched
+backward steps, no autograd): the same ``T (T + 1) / 2`` position pairs as
+the per-position loop, in matrix-MATRIX products. The cells are checked to
+reproduce the model's ``features`` before they are trusted.
+
+Otherwise ("vjp") output positions are taken in chunks ``[a, b)``; for each,
+one forward pass over the first ``b`` inputs at batch one and ONE autograd
+backward pass batched over the chunk's ``n = b - a`` cotangents
+(``is_grads_batched``, i.e. vmap): cotangent ``j`` is the decoder row of class
+``y_{a+j}`` at time ``a + j``. Only the selected logits' gradients are formed,
+never the ``(T, n, V)`` logits (16,386 classes in the post).
+``method="replicas"`` runs forward and backward over a batch of ``n`` copies
+of the sequence, copy ``j`` carrying output ``a + j`` (the path for models
+exposing only logits). ``benchmarks/connectivity.py`` measures them against
+the per-position loop.
 
 The model interface (time-major, like ``torch.nn.RNN``). :func:`adapt`
 accepts an :class:`Adapter` or any module with
@@ -67,6 +74,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from . import connectivity_sweep as sweep_mod
+
 NORMS = ("squared", "l2")
 
 
@@ -84,6 +93,9 @@ class Adapter:
     decoder: nn.Linear | None = None
     logits: Callable[[Tensor], Tensor] | None = None
     module: nn.Module | None = None  # put in eval mode while computing
+    # the recurrent layers as cell-library cells (bottom first), for the
+    # sweep; called when needed (copying fused weights costs a little)
+    cells: Callable[[], list | None] | None = None
 
     def __post_init__(self):
         if self.logits is None and (self.features is None or self.decoder is None):
@@ -139,7 +151,8 @@ def adapt(model) -> Adapter:
         getattr(model, "decoder", None),
     )
     if callable(features) and isinstance(decoder, nn.Linear):
-        return Adapter(weight, _time_major(features, bf), decoder, module=model)
+        return Adapter(weight, _time_major(features, bf), decoder, module=model,
+                       cells=lambda: sweep_mod.cells_of(model))  # fmt: skip
     logits_fn = getattr(model, "logits_from_embedded", None)
     if callable(logits_fn):
         return Adapter(weight, logits=_time_major(logits_fn, bf), module=model)
@@ -194,7 +207,7 @@ def normalise_rows(c: Tensor) -> Tensor:
     return c / torch.where(peak > 0, peak, torch.ones_like(peak))
 
 
-METHODS = ("vjp", "replicas")
+METHODS = ("auto", "sweep", "vjp", "replicas")
 
 
 def connectivity(
@@ -204,38 +217,106 @@ def connectivity(
     *,
     norm: str = "squared",
     normalise: bool = True,
-    chunk: int = 64,
-    method: str = "vjp",
+    chunk: int | None = None,
+    method: str = "auto",
 ) -> np.ndarray:
     """Connectivity map ``C[t, s]`` (T, T) of one sequence, batched.
 
     ``tokens`` (T,) input symbol ids; ``targets`` (T,) the class whose logit is
     differentiated at each output position; ``norm`` "squared" (the post's
     code, default) or "l2" (the article); ``normalise`` divides each row by
-    its maximum; ``chunk`` output positions share one pass. ``method``:
-    "vjp" (one forward at batch 1, one backward batched over the chunk's
-    cotangents) or "replicas" (forward and backward over a batch of copies);
-    a model with only ``logits_from_embedded`` always uses replicas, in chunks
+    its maximum; ``chunk`` output positions share one pass (None: as many as
+    a memory budget allows for the sweep, 64 otherwise). ``method``:
+
+    - "sweep": one reverse sweep through the model's cells with the output
+      positions as the batch (:mod:`.connectivity_sweep`); needs cells it
+      knows (found by ``connectivity_sweep.cells_of``) that reproduce the
+      model's ``features``, else ValueError;
+    - "vjp": one forward at batch 1, one autograd backward batched over the
+      chunk's cotangents;
+    - "replicas": forward and backward over a batch of copies (the path for
+      models exposing only logits);
+    - "auto" (default): "sweep" where it applies, else "vjp", else replicas.
+
+    A model with only ``logits_from_embedded`` always uses replicas, in chunks
     small enough that their logits stay under 2^26 numbers.
     Computed in the dtype of the model's embedding (use float64 to compare).
     """
     ad = adapt(model)
     tokens, targets = _check(tokens, targets, norm)
-    if chunk < 1:
+    if chunk is not None and chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     if method not in METHODS:
         raise ValueError(f"method {method!r}; options are {list(METHODS)}")
+    with _evaluating(ad), torch.enable_grad():
+        out = None
+        if method in ("auto", "sweep") and ad.logits is None:
+            out = _sweep_map(ad, tokens, targets, chunk, strict=method == "sweep")
+        elif method == "sweep":
+            raise ValueError("method 'sweep' needs `features` and `decoder`")
+        if out is None:
+            out = _autograd_map(ad, tokens, targets, norm, chunk, method)
+        elif norm == "l2":
+            out = out.sqrt()
+    return (normalise_rows(out) if normalise else out).numpy()
+
+
+def _autograd_map(ad, tokens, targets, norm, chunk, method) -> Tensor:
     T = len(tokens)
-    rows = _vjp_rows if method == "vjp" and ad.logits is None else _replica_rows
+    chunk = chunk or 64
+    rows = (
+        _vjp_rows if method in ("vjp", "auto") and ad.logits is None else _replica_rows
+    )
     if ad.logits is not None:
         chunk = max(1, min(chunk, 2**26 // (T * _n_classes(ad, tokens))))
     out = torch.zeros(T, T, dtype=ad.weight.dtype)
-    with _evaluating(ad), torch.enable_grad():
-        e = ad.embed(tokens).detach()  # (T, D)
+    e = ad.embed(tokens).detach()  # (T, D)
+    for a in range(0, T, chunk):
+        b = min(a + chunk, T)
+        out[a:b, :b] = rows(ad, e[:b], targets[a:b], a, norm)
+    return out
+
+
+# Steps on which the sweep's cells must reproduce the model's features (a wrong
+# cell, order or wiring shows at once; the whole sequence would cost a second
+# forward pass)
+CHECK_STEPS = 16
+
+
+def _sweep_map(ad, tokens, targets, chunk, *, strict: bool) -> Tensor | None:
+    """The squared map by :func:`connectivity_sweep.sweep`, or None (strict:
+    ValueError) when the model's cells are unknown or do not reproduce its
+    ``features`` on this sequence."""
+    found = ad.cells() if ad.cells is not None else None
+    e = ad.embed(tokens).detach()
+    planned = sweep_mod.plan(found, e) if found else None
+    why = "no cells the sweep knows (see connectivity_sweep.cells_of)"
+    if planned is not None:
+        h, layers = planned
+        k = min(len(e), CHECK_STEPS)  # a causal model: the prefix's states suffice
+        with torch.no_grad():
+            want = ad.features(e[:k, None])[:, 0]
+        tol = 1e-9 if want.dtype == torch.float64 else 1e-4
+        if torch.allclose(h[:k], want, rtol=tol, atol=tol):
+            return _sweep_chunks(ad, layers, tokens, targets, chunk)
+        why = "its cells do not reproduce its features"
+    if strict:
+        raise ValueError(f"method 'sweep': {why}")
+    return None
+
+
+def _sweep_chunks(ad, layers, tokens, targets, chunk) -> Tensor:
+    T = len(tokens)
+    chunk = chunk or sweep_mod.rows_budget(max(L.width for L in layers), T)
+    E = ad.weight.detach()
+    onehot = (E @ layers[0].w_x.to(E.dtype)).T.contiguous()  # (G H, V_in)
+    dec = ad.decoder.weight.detach()
+    out = torch.zeros(T, T, dtype=E.dtype)
+    with torch.no_grad():
         for a in range(0, T, chunk):
             b = min(a + chunk, T)
-            out[a:b, :b] = rows(ad, e[:b], targets[a:b], a, norm)
-    return (normalise_rows(out) if normalise else out).numpy()
+            out[a:b, :b] = sweep_mod.sweep(layers, onehot, dec, targets[a:b], a, b)
+    return out
 
 
 def _n_classes(ad: Adapter, tokens: Tensor) -> int:

@@ -122,7 +122,7 @@ def payload(
     suggest: Callable | Mapping | None = None,
     k: int = 3,
     norm: str = "squared",
-    chunk: int = 64,
+    chunk: int | None = None,
     title: str = "Connectivity explorer",
 ) -> dict:
     """The page's data (see the module docstring and ``explorer.js``)."""

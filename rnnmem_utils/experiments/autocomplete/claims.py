@@ -21,7 +21,7 @@ PAPER_ONLY = (
 
 
 def make_claims(
-    cfg, preset, scores, weights, params, by_chars, shares=None
+    cfg, preset, scores, weights, params, by_chars, shares=None, walkthrough=None
 ) -> cl.ClaimSet:
     claims = cl.ClaimSet("autocomplete", cfg, preset)
     kind = f"95% paired bootstrap over {len(weights[0]):,} test sequences"
@@ -38,6 +38,7 @@ def make_claims(
                            "needs all three models (models=gru,lstm,nlstm)", SOURCE)  # fmt: skip
     _peak_claim(claims, by_chars)
     _reach_claim(claims, shares or {})
+    walkthrough_claims(claims, walkthrough, cfg.vocab_size)
     return claims
 
 
@@ -231,3 +232,117 @@ def _peak_claim(claims, by_chars):
         partly=near,
         source=SOURCE,
     )
+
+
+# ---------------------------------------------------------------------------
+# The walkthrough on the probe sentence (positions 106, 159, 141). One
+# sentence and one trained model per kind: examples, as the post presents them
+# ("a diagnostic, not a verdict"), so no interval; each criterion turns the
+# post's words into checks on the suggestions (rank of the word being typed)
+# and on where the row's connectivity lies (reach.walkthrough_facts).
+# ---------------------------------------------------------------------------
+EXAMPLE = "one sentence, one trained model per kind: an example, no interval"
+WALK = {
+    "walkthrough_learning": (
+        106,
+        "at 'le' of 'learning' (position 106) the GRU suggests 'learning', "
+        "drawing on 'advanced'; the LSTM too, less confidently; the Nested LSTM "
+        "shows little connectivity to earlier words and suggests common 'l' words",
+    ),
+    "walkthrough_grammar": (
+        159,
+        "the second 'grammar': the GRU suggests it after one character, the "
+        "LSTM and the Nested LSTM only after more (four in the post)",
+    ),
+    "walkthrough_schools": (
+        141,
+        "at 's' of 'schools' (position 141) the LSTM's connectivity reaches over "
+        "the earlier words of the sentence, yet its suggestions are wrong",
+    ),
+}
+
+
+def walkthrough_claims(claims, facts, vocab_size: int) -> None:
+    """``facts``: :func:`reach.walkthrough_facts` (None: not computed)."""
+    for cid, (pos, statement) in WALK.items():
+        pub = published.WALKTHROUGH[pos]
+        f = None if facts is None else facts[facts.position == pos]
+        if f is None or not {"gru", "lstm", "nlstm"} <= set(f.model):
+            claims.not_run(cid, statement, pub, "needs all three models", SOURCE)
+            continue
+        if not f.in_vocabulary.all():
+            word = published.WALKTHROUGH_WORDS[pos]
+            claims.not_run(cid, statement, pub,
+                           f"'{word}' is not among this preset's {vocab_size:,} "
+                           "output words, so no model can suggest it (preset paper "
+                           "keeps the post's 16,384)", SOURCE)  # fmt: skip
+            continue
+        _WALK_CHECKS[cid](claims, cid, statement, pub, f)
+
+
+def _at(f, model, chars=None):
+    r = f[f.model == model]
+    return r.iloc[0] if chars is None else r[r.chars_seen == chars].iloc[0]
+
+
+def _learning(claims, cid, statement, pub, f):
+    g, lstm, n = (_at(f, m) for m in ("gru", "lstm", "nlstm"))
+    a = g["rank"] <= 3
+    b = lstm["rank"] <= 3 and lstm.probability <= g.probability
+    c = n["rank"] > 3 and n.earlier_share < g.earlier_share
+    d = g.context_share > n.context_share
+    claims.check(
+        cid, statement, published=pub,
+        ours="; ".join(
+            f"{m.upper()} rank {r['rank']} (p {r.probability:.3f}), earlier words "
+            f"{r.earlier_share:.2f}, 'advanced' {r.context_share:.2f} of the row"
+            for m, r in (("gru", g), ("lstm", lstm), ("nlstm", n))
+        ),
+        criterion="all of: 'learning' in the GRU's top 3 at 106; in the LSTM's "
+        "top 3 with a probability no higher than the GRU's; not in the Nested "
+        "LSTM's top 3, whose share of the row from earlier words is below the "
+        "GRU's; the characters of 'advanced' hold a larger share of the GRU's row "
+        f"than of the Nested LSTM's (partly: the first and the last). {EXAMPLE}",
+        passed=bool(a and b and c and d), partly=bool(a and d), source=SOURCE,
+    )  # fmt: skip
+
+
+def _grammar(claims, cid, statement, pub, f):
+    top1 = {m: _at(f, m, 1)["rank"] == 1 for m in ("gru", "lstm", "nlstm")}
+    by4 = {m: (f[(f.model == m)]["rank"] == 1).any() for m in ("lstm", "nlstm")}
+    p1 = {m: _at(f, m, 1).probability for m in ("gru", "lstm", "nlstm")}
+    ranks = {m: f[f.model == m].sort_values("chars_seen")["rank"].tolist()
+             for m in ("gru", "lstm", "nlstm")}  # fmt: skip
+    strict = (
+        top1["gru"] and not top1["lstm"] and not top1["nlstm"] and all(by4.values())
+    )
+    claims.check(
+        cid, statement, published=pub,
+        ours="rank of 'grammar' after 1-4 characters: " + "; ".join(
+            f"{m.upper()} {'/'.join(map(str, r))}" for m, r in ranks.items()),
+        criterion="'grammar' the GRU's top suggestion after 1 character (position "
+        "159); neither the LSTM's nor the Nested LSTM's after 1, but both's after at "
+        "most 4 (partly: the GRU's top after 1 with a probability above both "
+        f"others'). {EXAMPLE}",
+        passed=bool(strict),
+        partly=bool(top1["gru"] and p1["gru"] > max(p1["lstm"], p1["nlstm"])),
+        source=SOURCE,
+    )  # fmt: skip
+
+
+def _schools(claims, cid, statement, pub, f):
+    lstm = _at(f, "lstm")
+    wide, wrong = lstm.earlier_share >= 0.5, lstm["rank"] > 3
+    claims.check(
+        cid, statement, published=pub,
+        ours=f"LSTM: earlier words {lstm.earlier_share:.2f} of the row; 'schools' "
+        f"rank {lstm['rank']}",
+        criterion="the words before 'schools' hold at least half of the LSTM's "
+        "row-141 connectivity and 'schools' is not in its top 3 (partly: one of "
+        f"the two). {EXAMPLE}",
+        passed=bool(wide and wrong), partly=bool(wide or wrong), source=SOURCE,
+    )  # fmt: skip
+
+
+_WALK_CHECKS = {"walkthrough_learning": _learning, "walkthrough_grammar": _grammar,
+                "walkthrough_schools": _schools}  # fmt: skip

@@ -13,16 +13,18 @@ from ...data import corpora
 from ..harness import results, single_thread
 from . import published
 
-# What a trained model depends on (nothing else can make it retrain)
+# What a trained model depends on (nothing else can make it retrain; its own
+# learning rate is added per model in train.trained)
 MODEL_FIELDS = ("text8_chars", "vocab_size", "max_length", "embedding_size",
                 "hidden_size", "layers", "nlstm_layers", "forget_bias", "softmax",
-                "adaptive_cutoffs", "batch_size", "steps", "lr", "log_every",
+                "adaptive_cutoffs", "batch_size", "steps", "log_every",
                 "log_valid_sequences", "seed")  # fmt: skip
 MODEL_CODE = ("rnnmem_utils.models.cells", "rnnmem_utils.data.autocomplete",
               "rnnmem_utils.experiments.autocomplete.models",
               "rnnmem_utils.experiments.autocomplete.train")  # fmt: skip
 EVAL_CODE = (*MODEL_CODE, "rnnmem_utils.experiments.autocomplete.evaluate")
 REACH_CODE = (*MODEL_CODE, "rnnmem_utils.analysis.connectivity",
+              "rnnmem_utils.analysis.connectivity_sweep",
               "rnnmem_utils.experiments.autocomplete.reach")  # fmt: skip
 
 
@@ -86,15 +88,18 @@ def _run(cfg, out_dir, preset, progress):
         cfg, out_dir, trained, keys, dataset, texts
     )
     reach_table = _reach_table(share_scores)
+    facts = _walkthrough_facts(trained, dataset.vocab, conn_tables["walkthrough"])
     tables = {"metrics": metrics, "accuracy_by_chars": by_chars, "training_log": log,
               "parameters": counts, "probe_suggestions": probe, **conn_tables,
               "reach": reach_table}  # fmt: skip
+    if facts is not None:
+        tables["walkthrough_facts"] = facts
     for name, table in tables.items():
         io.write_csv(out_dir / f"{name}.csv", table)
     io.write_json(out_dir / "data.json", data_summary(dataset, len(test)))
     pages = explorer_pages(cfg, out_dir, trained, dataset.vocab, texts)
     claims = claims_mod.make_claims(
-        cfg, preset, scores, weights, params, by_chars, share_scores
+        cfg, preset, scores, weights, params, by_chars, share_scores, facts
     )
     claims.write(out_dir)
     return results(
@@ -127,6 +132,15 @@ def _connectivity(cfg, out_dir, trained, keys, dataset, texts):
         )  # fmt: skip
         shares[kind] = {k: v.numpy() for k, v in stored.items()}
     return tables, shares
+
+
+def _walkthrough_facts(trained, vocab, walk):
+    """The walkthrough's numbers the claims read (None without all three)."""
+    from . import reach
+
+    if not {"gru", "lstm", "nlstm"} <= set(trained):
+        return None
+    return reach.walkthrough_facts(trained, vocab, walk)
 
 
 def _reach_table(shares) -> pd.DataFrame:

@@ -77,5 +77,9 @@ PROBE_SENTENCE = (
 WALKTHROUGH = {
     106: "'le' of 'learning': the GRU draws on 'advanced' much earlier",
     159: "the second 'grammar', suggested after one character",
-    141: "'schools': the LSTM leans on the last few characters",
+    141: "'schools': the LSTM draws on nearly the whole sentence, yet suggests wrongly",
 }
+# The word being typed at each walkthrough position, and the earlier word the
+# post says the GRU draws on at 106
+WALKTHROUGH_WORDS = {106: "learning", 159: "grammar", 141: "schools"}
+CONTEXT_WORD = "advanced"

@@ -112,3 +112,61 @@ def shares(model, dataset, index, norm: str, progress=False) -> dict[str, np.nda
 
 def as_tensors(d: dict) -> dict:
     return {k: torch.from_numpy(np.asarray(v, np.float64)) for k, v in d.items()}
+
+
+# ---------------------------------------------------------------------------
+# The walkthrough made testable: per model and position, the rank and
+# probability of the word being typed and where the row's connectivity lies
+# ---------------------------------------------------------------------------
+GRAMMAR_CHARS = range(1, 5)  # the second 'grammar' after 1..4 characters
+
+
+def _word_span(shown: str, word: str, before: int) -> range:
+    """Positions of the characters of the last ``word`` starting before
+    ``before`` in ``shown`` (the probe with its leading space)."""
+    start = shown.rfind(f" {word} ", 0, before) + 1
+    if start <= 0:
+        raise ValueError(f"{word!r} does not occur before position {before}")
+    return range(start, start + len(word))
+
+
+def row_shares(walk: pd.DataFrame, shown: str, position: int) -> dict:
+    """Shares of one row's connectivity (any scale: shares ignore it) on the
+    inputs before the word being typed and on the characters of
+    :data:`published.CONTEXT_WORD`."""
+    r = walk[walk.position == position]
+    total = float(r.value.sum())
+    start = shown.rfind(" ", 0, position + 1)
+    ctx = _word_span(shown, published.CONTEXT_WORD, position)
+    earlier = float(r.value[r.source < start].sum()) / total if total > 0 else 0.0
+    on_ctx = float(r.value[r.source.isin(ctx)].sum()) / total if total > 0 else 0.0
+    return {"earlier_share": earlier, "context_share": on_ctx}
+
+
+def walkthrough_facts(models: dict, vocab, walk: pd.DataFrame) -> pd.DataFrame:
+    """One line per model, walkthrough position and characters typed of the
+    word there (the second 'grammar' after 1..4): the word, whether it is a
+    class, its rank among the model's suggestions (1 = top; 0 when not a
+    class) and probability, and the row shares of :func:`row_shares` (at the
+    walkthrough positions themselves; ``walk`` is :func:`walkthrough`)."""
+    text = published.PROBE_SENTENCE
+    shown = " " + " ".join(text.split())
+    chars, _ = encode(text, vocab)
+    index = {w: i for i, w in enumerate(vocab)}
+    out = []
+    for kind, model in models.items():
+        with torch.no_grad():
+            logp = model.log_probs(torch.from_numpy(chars)[None])[0]
+        for pos, word in sorted(published.WALKTHROUGH_WORDS.items()):
+            start = shown.rfind(" ", 0, pos + 1)  # the space before the word
+            shares = row_shares(walk[walk.model == kind], shown, pos)
+            i = index.get(word)
+            for k in GRAMMAR_CHARS if word == "grammar" else [pos - start]:
+                t = start + k
+                rank = 0 if i is None else int((logp[t] > logp[t, i]).sum()) + 1
+                p = float("nan") if i is None else float(logp[t, i].exp())
+                out.append((kind, pos, t, k, word, i is not None, rank, p,
+                            shares["earlier_share"], shares["context_share"]))  # fmt: skip
+    return pd.DataFrame(out, columns=["model", "position", "at", "chars_seen", "word",
+                                      "in_vocabulary", "rank", "probability",
+                                      "earlier_share", "context_share"])  # fmt: skip

@@ -58,7 +58,9 @@ class AutocompleteConfig(Schema):
     )
     batch_size: int = param("sequences per Adam step", min=1, max=4096)
     steps: int = param("Adam steps", min=1, max=10_000_000)
-    lr: float = param("Adam learning rate", min=1e-6, max=1.0)
+    gru_lr: float = param("Adam learning rate of the GRU", min=1e-6, max=1.0)
+    lstm_lr: float = param("Adam learning rate of the LSTM", min=1e-6, max=1.0)
+    nlstm_lr: float = param("Adam learning rate of the Nested LSTM", min=1e-6, max=1.0)
     checkpoint_every: int = param(
         "steps between checkpoints of a training run", min=1, max=10_000_000
     )
@@ -107,6 +109,10 @@ class AutocompleteConfig(Schema):
             "classes at these boundaries",
         ),
     )
+
+    def lr_of(self, model: str) -> float:
+        """The Adam learning rate ``model`` trains with."""
+        return getattr(self, f"{model}_lr")
 
     def data_needs(self) -> dict[str, int | None]:
         return {"text8": self.text8_chars}

@@ -161,13 +161,13 @@ def trained(kind, cfg, dataset, out_dir, build, *, data_hashes, progress=True):
         f"autocomplete/{kind}",
         cfg,
         MODEL_FIELDS,
-        extra={"model": kind},
+        extra={"model": kind, "lr": cfg.lr_of(kind)},
         data=data_hashes,
         code=MODEL_CODE,
     )
     model = build()
     schedule = Schedule(
-        cfg.steps, cfg.batch_size, cfg.lr, cfg.seed, cfg.checkpoint_every,
+        cfg.steps, cfg.batch_size, cfg.lr_of(kind), cfg.seed, cfg.checkpoint_every,
         cfg.log_every,
     )  # fmt: skip
     valid = dataset.splits["valid"][: cfg.log_valid_sequences]
