@@ -82,6 +82,7 @@ def test_run_skip_rerun_and_variants(toy, results_root):
     (own / "toy.ipynb").unlink()  # a fresh clone: results committed, not executed
     assert runner.status("toy", "smoke") == "incomplete"
     assert not list(results_root.rglob(f"*{io.TMP_MARK}*"))
+    assert not list(own.rglob("*.lock")), "lock files are not results"
 
 
 def test_a_failed_run_keeps_the_last_good_result(
