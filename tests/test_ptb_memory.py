@@ -190,6 +190,36 @@ def test_resume_from_epoch_checkpoint_equals_uninterrupted(tmp_path):
     assert _same(whole, resumed)
 
 
+@pytest.mark.parametrize("clip", [5.0, 1e-3, 1e6])  # clipped or not
+def test_e4_step_is_the_papers_summed_cost_step(clip):
+    """One update of E4's training equals the paper's TF update, computed here
+    independently: cost = cross-entropy summed over the unrolled steps / batch
+    size, its gradient clipped to global norm ``clip``, SGD at ``lr``."""
+    cfg = types.SimpleNamespace(epochs=1, batch_size=2, seq_len=7, lr=0.3,
+                                clip=clip, lr_decay=0.8, decay_after=6)  # fmt: skip
+    tokens = np.random.default_rng(0).integers(0, 30, 2 * 8)  # one chunk of 7
+    ours, ref = _tiny(), _tiny()
+    torch.manual_seed(1)
+    training.train(ours, tokens, zoo.settings(cfg), progress=False)
+    data = training.batchify(tokens, cfg.batch_size)
+    torch.manual_seed(1)  # the same dropout masks (none in _tiny) and order
+    ref.train()
+    logits, _ = ref(data[:-1], ref.init_state(cfg.batch_size))
+    cost = (
+        torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), data[1:].flatten(), reduction="sum"
+        )
+        / cfg.batch_size
+    )
+    cost.backward()
+    torch.nn.utils.clip_grad_norm_(ref.parameters(), cfg.clip)
+    with torch.no_grad():
+        for w in ref.parameters():
+            w -= cfg.lr * w.grad
+    for a, b in zip(ours.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
 def test_paper_initialisation():
     m = zoo.build(_Cfg, "lstm256", 50)
     assert m.rnn.bias_ih_l0.abs().max() == 0 and m.rnn.bias_hh_l0.abs().max() == 0

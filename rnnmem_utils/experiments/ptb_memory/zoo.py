@@ -106,9 +106,19 @@ def build(cfg, name: str, vocab_size: int) -> RecurrentLM:
 
 
 def settings(cfg) -> training.TrainSettings:
+    """The paper's update in our loop. Their TF cost is the cross-entropy
+    SUMMED over the ``seq_len`` unrolled steps and averaged over the batch
+    (``reduce_sum(loss) / batch_size``, lverwimp/state_gradients lm.py, as
+    the TF PTB tutorial); :func:`training.train` averages over the steps too,
+    a gradient ``seq_len`` times smaller. Scaling the learning rate by
+    ``seq_len`` and the clipping threshold by ``1 / seq_len`` gives exactly
+    their step, lr * clip_5(seq_len * g) = (seq_len * lr) * clip_{5/seq_len}(g):
+    with the mean loss at lr 1 the steps are 200 times too short and the
+    models sit on the unigram plateau (test perplexity ~670 after 2 epochs)."""
     return training.TrainSettings(
-        cfg.epochs, cfg.batch_size, cfg.seq_len, cfg.lr, "sgd", cfg.clip,
-        checkpoint_every=50, lr_decay=cfg.lr_decay, decay_after=cfg.decay_after,
+        cfg.epochs, cfg.batch_size, cfg.seq_len, cfg.lr * cfg.seq_len, "sgd",
+        cfg.clip / cfg.seq_len, checkpoint_every=50, lr_decay=cfg.lr_decay,
+        decay_after=cfg.decay_after,
     )  # fmt: skip
 
 
