@@ -445,12 +445,12 @@ _ptb_memory_paper = dict(
 )
 PTB_MEMORY = {
     "paper": _ptb_memory_paper,
-    # <= ~35 min on 2 free cores (estimated ~29 min). Two workers train the
-    # baseline, the GRU, the vanilla RNN and LSTM 128 for 4 of the paper's 39
+    # <= ~35 min on 2 free cores (estimated ~26 min). Two workers train the
+    # baseline, the GRU, the vanilla RNN and LSTM 128 for 3 of the paper's 39
     # epochs with its recipe unchanged (unroll 200, 211 updates per epoch,
     # the update of its summed TF cost: zoo.settings); the other seeds,
     # LSTM 512 and Wiki-2 are "not run at this preset", and so is Table 2's
-    # comparison (4 epochs). Pilot (seed 1000, one thread, not reported): the
+    # comparison. Pilot (seed 1000, one thread, not reported): the
     # baseline's valid perplexity on 20k tokens fell 997, 739, 624, 521, 406,
     # 397, 362 after 50..350 updates (the mean-loss update of before sat at
     # ~700 after 900 updates of a 35-step unroll). Free-core time: the fused
@@ -458,14 +458,16 @@ PTB_MEMORY = {
     # (benchmarks/lm_training.py, 2,010 of 2,587 words/s on the loaded
     # machine); at the ~5,700 words/s limit of a free core that is ~4,400
     # words/s, ~190 s per epoch at 256 units (GRU alike, RNN ~160 s, LSTM 128
-    # ~110 s): ~1,440 s until the last model is trained. The engine then
-    # takes 10,000 positions per curve: ~0.046 CPU-s per position over the
-    # six sweeps measured under load (~0.03 on a free core), ~200 s on 2
-    # workers, plus ~90 s of evaluation, bootstrap and notebook.
+    # ~110 s): ~1,100 s until the last model is trained. The analyses took
+    # ~280 s (baseline's cell state with the POS classes) and ~130 s per
+    # other curve for 10,000 positions in one process on the loaded machine
+    # (a dry run at seed 1000): ~650 CPU-s on free cores, ~330 s on 2
+    # workers, plus ~90 s of evaluation and notebook. A 4th epoch (~360 s)
+    # would still fit 35 min on free cores, not on this shared machine.
     "default": {
         **_ptb_memory_paper,
         "variants": ("lstm256", "gru256", "rnn256", "lstm128", "untrained"),
-        "epochs": 4,
+        "epochs": 3,
         "positions": 10_000,
         "gradient_streams": 25,  # segments per engine batch: 50 in 2 batches
         "fit_words": 100,
