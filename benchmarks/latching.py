@@ -98,7 +98,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus")
     print("== vectorised vs one at a time (1 epoch, Keras 2018 cells)")
-    for cell in ("srnn", "lstm", "gru"):
+    for cell in ("rnn", "lstm", "gru"):
         compare(cell, n_models=100, seq_len=50, n=400)
     print("== projected full E1 grids (keras2018 cells; measured on 10 steps)")
     project("default")

@@ -18,7 +18,7 @@ Sections are owned by experiment; keep each self-contained.
 # E1 information latching (seed 002: the Cross Validated question)
 # ---------------------------------------------------------------------------
 _latching_paper = dict(
-    cells=("srnn", "lstm", "gru"),
+    cells=("rnn", "lstm", "gru"),
     lengths=(2, 5, 8, 10, 15, 20, 25, 30, *range(40, 201, 10)),  # the question's grid
     repeats=30,  # "num_repeats = 30"
     epochs=5,  # "num_epochs = 5"
@@ -123,7 +123,7 @@ LATCHING = {
 # E2 bit relay (seed 002: the answer's "task 2")
 # ---------------------------------------------------------------------------
 _bit_relay_paper = dict(
-    cells=("srnn", "lstm", "gru"),
+    cells=("rnn", "lstm", "gru"),
     lengths=(2, 5, 8, 10, 15, 20, 25, 30, *range(40, 201, 10)),  # "as task 1"
     repeats=10,  # asker's update 2018-04-19: "8 unit; 10 repeats; 10 epochs"
     epochs=10,

@@ -31,13 +31,13 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import claims as C
+from . import claims as cl
 from . import config, io
 
 LESSONS = "lessons"  # results/<preset>/lessons/: the published executed notebooks
 MAX_ITEMS = 12  # longer lists and dictionaries are cut with "… (N more)"
 _COLUMNS = ("claim", "published", "ours", "criterion", "verdict", "difference")
-_SHORT_VERDICT = {C.NOT_RUN: "not run"}  # the summary's column heads
+_SHORT_VERDICT = {cl.NOT_RUN: "not run"}  # the summary's column heads
 _NOT_ACROSS = "changes within its interval"
 
 
@@ -125,7 +125,7 @@ class Section:
         return [_row(c) for c in self.claims["claims"]] if self.claims else []
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(C.VERDICTS, 0)
+        counts = dict.fromkeys(cl.VERDICTS, 0)
         for c in self.claims["claims"]:
             counts[c["verdict"]] += 1
         return counts
@@ -163,7 +163,7 @@ def _check_claims(data) -> None:
     for i, c in enumerate(data["claims"]):
         if not isinstance(c, dict) or not isinstance(c.get("statement"), str):
             raise ValueError(f"claim {i + 1} has no statement")
-        if c.get("verdict") not in C.VERDICTS:
+        if c.get("verdict") not in cl.VERDICTS:
             raise ValueError(f"claim {i + 1} has verdict {c.get('verdict')!r}")
         interval = c.get("interval")
         if interval is not None and not (
@@ -338,22 +338,26 @@ def _data_line(run: dict) -> list[str]:
 
 
 def _not_run_text(s: Section, preset: str) -> str:
-    return (
+    text = (
         f"Not run at this preset yet: `rnnmem run {s.experiment} --preset {preset}` "
         f"(notebook `notebooks/{s.notebook}`)."
     )
+    exp = config.EXPERIMENTS.get(s.experiment)
+    if preset == "paper" and exp is not None and exp.paper_cost:
+        text += f" What it costs: {exp.paper_cost}."
+    return text
 
 
 def _summary_cells(s: Section) -> list[str]:
     if s.claims is None:
         state = "unreadable" if s.problems else "—"
-        return [state] + ["—"] * len(C.VERDICTS)
+        return [state] + ["—"] * len(cl.VERDICTS)
     return [str(v) for v in s.counts().values()] + [str(s.fragile())]
 
 
 _SUMMARY_HEAD = (
     ["experiment"]
-    + [_SHORT_VERDICT.get(v, v) for v in C.VERDICTS]
+    + [_SHORT_VERDICT.get(v, v) for v in cl.VERDICTS]
     + ["verdict changes within its interval"]
 )
 
@@ -513,7 +517,7 @@ _TEMPLATE = """<!doctype html>
 
 
 def _verdict_class(verdict: str) -> str:
-    return {C.NOT_RUN: "not-run"}.get(verdict, verdict.replace(" ", "-"))
+    return {cl.NOT_RUN: "not-run"}.get(verdict, verdict.replace(" ", "-"))
 
 
 def _html(preset: str, secs: list[Section]) -> str:
@@ -576,7 +580,7 @@ def publish_lessons(preset: str, secs: list[Section]) -> list[Path]:
             continue
         page, css = shared_style(page)
         written += [
-            _write(out / css_name(css), css),
+            _write(io.results_root() / STATIC / css_name(css), css),
             _write(out / _lesson_name(s), page),
         ]
         s.lesson = f"{LESSONS}/{urllib.parse.quote(_lesson_name(s))}"
@@ -584,7 +588,26 @@ def publish_lessons(preset: str, secs: list[Section]) -> list[Path]:
         for old in [*out.glob("*.html"), *out.glob("*.css")]:
             if old not in written:
                 old.unlink()
+    _prune_styles()
     return written
+
+
+# Lessons of every preset share their stylesheet in the results root: the
+# theme is some 250 kB, the same for all (``results/_static/lesson-<hash>.css``).
+STATIC = "_static"
+
+
+def _prune_styles() -> None:
+    """Remove the stylesheets no lesson of any preset links to any more."""
+    static = io.results_root() / STATIC
+    linked = {
+        m
+        for page in io.results_root().glob(f"*/{LESSONS}/*.html")
+        for m in re.findall(r'href="\.\./\.\./_static/([^"]+\.css)"', page.read_text())
+    }
+    for css in static.glob("*.css") if static.is_dir() else ():
+        if css.name not in linked:
+            css.unlink()
 
 
 _HEAD_STYLE = re.compile(r"<style[^>]*>.*?</style>\s*", re.S)
@@ -605,7 +628,7 @@ def shared_style(page: str) -> tuple[str, str]:
         m.group(0).split(">", 1)[1].rsplit("</style>", 1)[0]
         for m in _HEAD_STYLE.finditer(head)
     )
-    link = f'<link rel="stylesheet" href="{css_name(css)}">\n'
+    link = f'<link rel="stylesheet" href="../../{STATIC}/{css_name(css)}">\n'
     return _HEAD_STYLE.sub("", head) + link + sep + body, css
 
 

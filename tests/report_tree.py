@@ -170,7 +170,7 @@ def make_tree(root: Path) -> Path:
             "foundations",
             [
                 claim(
-                    "srnn_success",
+                    "rnn_success",
                     "The SRNN latches at `L = 25`",
                     0.51,
                     published=0.8,

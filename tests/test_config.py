@@ -70,9 +70,9 @@ def test_tuples_are_checked_elementwise_and_lists_accepted():
 
 def test_choices_are_named():
     with pytest.raises(
-        ConfigError, match=r"'rnn' is not valid; options are \['srnn', 'lstm', 'gru'\]"
+        ConfigError, match=r"'srnn' is not valid; options are \['rnn', 'lstm', 'gru'\]"
     ):
-        config.resolve("latching", "smoke", {"cells": ["rnn"]})
+        config.resolve("latching", "smoke", {"cells": ["srnn"]})
 
 
 def test_overrides_change_the_hash_and_equal_configs_share_it():
@@ -87,7 +87,7 @@ def test_overrides_change_the_hash_and_equal_configs_share_it():
     [
         ("repeats=3", ("repeats", 3)),
         ("lengths=[5,100]", ("lengths", [5, 100])),
-        ("cells=srnn,gru", ("cells", ["srnn", "gru"])),
+        ("cells=rnn,gru", ("cells", ["rnn", "gru"])),
         ("cells=lstm", ("cells", "lstm")),
         ("lr=1e-3", ("lr", 0.001)),
     ],

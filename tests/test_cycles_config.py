@@ -4,6 +4,7 @@ import pytest
 
 from rnnmem_utils import config
 from rnnmem_utils.config import ConfigError
+from rnnmem_utils.experiments.cycles import schema as cycles_schema
 
 
 @pytest.mark.parametrize("preset", config.PRESET_NAMES)
@@ -53,12 +54,14 @@ def test_the_rules_constants_agree_with_the_generator():
 
     from rnnmem_utils.data import cycles as data
 
-    assert config._CYCLES_LINE_MAX == data.MAX_CYCLES * data.CYCLE_LEN + 1
-    assert config._CYCLES_NEW_GAP == data.CYCLE_LEN + 1
+    assert cycles_schema._CYCLES_LINE_MAX == data.MAX_CYCLES * data.CYCLE_LEN + 1
+    assert cycles_schema._CYCLES_NEW_GAP == data.CYCLE_LEN + 1
     s = data.generate(200_000, np.random.default_rng(0))
     eos = np.flatnonzero(s.tokens == data.EOS)
-    assert np.diff(eos).max() == config._CYCLES_LINE_MAX  # a 10-cycle line + <eos>
-    assert np.diff(np.flatnonzero(s.new == 1)).max() == config._CYCLES_NEW_GAP
+    assert (
+        np.diff(eos).max() == cycles_schema._CYCLES_LINE_MAX
+    )  # a 10-cycle line + <eos>
+    assert np.diff(np.flatnonzero(s.new == 1)).max() == cycles_schema._CYCLES_NEW_GAP
 
 
 def test_training_rule_matches_the_batches():

@@ -262,7 +262,7 @@ def test_the_latching_grid_as_units_on_the_cluster_equals_a_local_run(
     same numbers as one after the other in this process."""
     import rnnmem_utils as rm
 
-    over = {"n_sequences": 40, "lengths": [4], "repeats": 2, "cells": ["srnn", "gru"]}
+    over = {"n_sequences": 40, "lengths": [4], "repeats": 2, "cells": ["rnn", "gru"]}
     cfg = rm.config.resolve("latching", "smoke", over)
     monkeypatch.delenv(units.SCHEDULER_ENV, raising=False)
     monkeypatch.setenv("RNNMEM_STORE", str(tmp_path / "store_local"))

@@ -49,7 +49,7 @@ def test_delay_beyond_sequence_refused_when_resolved(tmp_path):
 def test_lm_test_chars_agree_with_the_experiment():
     from rnnmem_utils.experiments.foundations import parts as foundations
 
-    assert rm.config._LM_TEST_CHARS == foundations.LM_TEST_CHARS
+    assert rm.experiments.foundations.schema._LM_TEST_CHARS == foundations.LM_TEST_CHARS
 
 
 def test_lm_window_rule_matches_the_training_loop(monkeypatch):

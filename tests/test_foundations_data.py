@@ -16,14 +16,6 @@ def test_encode_decode_roundtrip():
         chars.encode("Hello")
 
 
-def test_batchify_columns_are_contiguous():
-    ids = np.arange(24)
-    b = chars.batchify(ids, 4)  # the docstring's diagram
-    assert b.shape == (6, 4)
-    assert b[:, 0].tolist() == [0, 1, 2, 3, 4, 5]
-    assert b[0].tolist() == [0, 6, 12, 18]
-
-
 def test_binary_sequences_are_all_distinct():
     x = chars.binary_sequences(5)
     assert x.shape == (5, 32)

@@ -46,12 +46,12 @@ def test_a_tie_is_not_a_win():
         {
             "gru": {4: ones, 10: [0.5] * 5},
             "lstm": {4: ones, 10: [0.6] * 5},
-            "srnn": {4: ones, 10: [0.7] * 5},
+            "rnn": {4: ones, 10: [0.7] * 5},
         }
     )
     # idxmax would call L = 4 a GRU win (alphabetically first of three 1.0s)
     assert lc.per_length_wins(summary, "relay", "gru") == (0, 1, 2)
-    assert lc.per_length_wins(summary, "relay", "srnn") == (1, 1, 2)
+    assert lc.per_length_wins(summary, "relay", "rnn") == (1, 1, 2)
     tied = summary.assign(mean_acc=1.0)
     assert lc._winner(tied, "relay")[0] == "tie"
 
@@ -60,7 +60,7 @@ def test_a_lead_inside_the_noise_is_within_noise_not_a_win():
     rng = np.random.default_rng(0)
     noisy = {
         c: {L: list(rng.choice([0.5, 1.0], 10)) for L in (4, 10, 20, 40)}
-        for c in ("gru", "lstm", "srnn")
+        for c in ("gru", "lstm", "rnn")
     }
     noisy["gru"][4][0] = 1.0  # make sure the GRU leads the means a little
     claims, _ = _relay(noisy)
@@ -70,14 +70,14 @@ def test_a_lead_inside_the_noise_is_within_noise_not_a_win():
     assert c.verdict == rm.claims.PARTLY and "within noise" in c.difference
     assert c.holds_across_interval is False
     # a clear lead is a win, a clear deficit a loss
-    clear = {k: {L: [0.5] * 10 for L in (4, 10)} for k in ("lstm", "srnn")}
+    clear = {k: {L: [0.5] * 10 for L in (4, 10)} for k in ("lstm", "rnn")}
     claims, _ = _relay({**clear, "gru": {L: [1.0] * 10 for L in (4, 10)}})
     assert claims["relay_gru_best"].verdict == rm.claims.REPRODUCED
     claims, _ = _relay({**clear, "gru": {L: [0.3] * 10 for L in (4, 10)}})
     assert claims["relay_gru_best"].verdict == rm.claims.NOT_REPRODUCED
 
 
-def test_an_lstm_clearly_worse_than_the_srnn_contradicts_both_sources():
+def test_an_lstm_clearly_worse_than_the_rnn_contradicts_both_sources():
     assert bc.lstm_marginal_verdict(-0.119) == rm.claims.NOT_REPRODUCED
     assert bc.lstm_marginal_verdict(-0.008) == rm.claims.REPRODUCED
     assert bc.lstm_marginal_verdict(0.08) == rm.claims.REPRODUCED
@@ -106,7 +106,7 @@ def _wilson(k, n, z=1.959963984540054):
 
 
 def test_summary_carries_wilson_intervals_of_the_success_frequency():
-    runs = _runs({"srnn": {5: [1.0] * 5 + [0.5] * 5, 30: [1.0] * 7 + [0.5] * 3}})
+    runs = _runs({"rnn": {5: [1.0] * 5 + [0.5] * 5, 30: [1.0] * 7 + [0.5] * 3}})
     s = ex.summarise(runs, 0.9).set_index("seq_len")
     for L, k in ((5, 5), (30, 7)):
         lo, hi = _wilson(k, 10)
@@ -118,9 +118,7 @@ def test_summary_carries_wilson_intervals_of_the_success_frequency():
 def test_success_curve_draws_the_wilson_band():
     from rnnmem_utils.plotting import latching as pl
 
-    runs = _runs(
-        {"srnn": {5: [1.0] * 5 + [0.5] * 5, 30: [1.0] * 7 + [0.5] * 3}}, "grid"
-    )
+    runs = _runs({"rnn": {5: [1.0] * 5 + [0.5] * 5, 30: [1.0] * 7 + [0.5] * 3}}, "grid")
     fig = pl.success_vs_length(ex.summarise(runs, 0.9), "grid")
     bands = fig.axes[0].collections
     assert len(bands) == 1
@@ -130,14 +128,14 @@ def test_success_curve_draws_the_wilson_band():
 
 
 def test_margin_claims_carry_a_bootstrap_interval():
-    cfg = rm.config.resolve("latching", "smoke", {"cells": ["srnn"]})
-    grid = {"srnn": {L: [1.0] * 8 + [0.5] * 2 for L in (2, 5, 8)}}
-    grid["srnn"].update({L: [1.0] * 4 + [0.5] * 6 for L in (100, 150, 200)})
+    cfg = rm.config.resolve("latching", "smoke", {"cells": ["rnn"]})
+    grid = {"rnn": {L: [1.0] * 8 + [0.5] * 2 for L in (2, 5, 8)}}
+    grid["rnn"].update({L: [1.0] * 4 + [0.5] * 6 for L in (100, 150, 200)})
     runs = _runs(grid, "grid")
     summary = ex.summarise(runs, 0.9)
     cs = rm.claims.ClaimSet("latching", cfg, "smoke")
     lc._grid_claims(cs, summary, runs, cfg)
     c = cs.claims[0]
-    assert c.id == "grid_srnn_falls" and c.reproduced == pytest.approx(0.4)
+    assert c.id == "grid_rnn_falls" and c.reproduced == pytest.approx(0.4)
     lo, hi = c.interval
     assert lo < 0.3 < hi and c.holds_across_interval is False

@@ -32,7 +32,7 @@ def test_landscape_against_naive_loop():
 
 def test_run_latching_resumes_from_chunks(tmp_path, monkeypatch):
     cfg = rm.config.resolve(
-        "latching", "smoke", {"cells": ["srnn"], "lengths": [2, 4], "n_sequences": 40}
+        "latching", "smoke", {"cells": ["rnn"], "lengths": [2, 4], "n_sequences": 40}
     )
     first = ex.run(cfg, tmp_path, preset="smoke", progress=False)
     claims = json.loads((tmp_path / "claims.json").read_text())
@@ -64,7 +64,7 @@ def test_run_bit_relay_reads_e1_when_present(tmp_path):
     assert verdicts["task_specific"] == rm.claims.NOT_RUN  # no E1 results beside it
     assert verdicts["task_specific_torch"] == rm.claims.NOT_RUN
     assert set(res["runs"]["style"]) == {"keras2018", "torch"}
-    assert set(res["runs"].cell) == {"srnn", "lstm", "gru"}
+    assert set(res["runs"].cell) == {"rnn", "lstm", "gru"}
 
 
 def test_search_rows_equal_training_each_setting_alone():
@@ -74,20 +74,20 @@ def test_search_rows_equal_training_each_setting_alone():
         "latching",
         "smoke",
         {
-            "cells": ["srnn"],
+            "cells": ["rnn"],
             "n_sequences": 60,
             "tuned_lengths": [3, 6],
             "search_lrs": [1e-3, 3e-2],
             "search_epochs": [1, 2],
         },
     )
-    table = ex.search_tuned(cfg, "srnn")
+    table = ex.search_tuned(cfg, "rnn")
     split = make_split(
         "latching", 60, 6, ex.data_seed(cfg.seed, "latching", 6, ex.SEARCH_DATA)
     )
-    seeds = ex.search_seeds(cfg, "srnn", 6)
+    seeds = ex.search_seeds(cfg, "rnn", 6)
     for row in table.itertuples():
-        spec = ms.TrainSpec("srnn", "keras2018", 1, row.epochs, row.batch_size, row.lr)
+        spec = ms.TrainSpec("rnn", "keras2018", 1, row.epochs, row.batch_size, row.lr)
         alone = ms.train_multiseed(spec, [split], [0] * len(seeds), seeds)
         assert row.mean_acc == pytest.approx(float(alone.val_acc.mean()), abs=1e-9)
     assert len(table) == 2 * 2 * len(cfg.search_batch_sizes)
@@ -95,7 +95,7 @@ def test_search_rows_equal_training_each_setting_alone():
 
 def test_search_seeds_and_data_are_not_the_reported_ones(tmp_path):
     cfg = rm.config.resolve(
-        "latching", "smoke", {"cells": ["srnn", "gru"], "n_sequences": 40}
+        "latching", "smoke", {"cells": ["rnn", "gru"], "n_sequences": 40}
     )
     res = ex.run(cfg, tmp_path, preset="smoke", progress=False)
     reported = set(res["runs"].seed)
@@ -110,7 +110,7 @@ def test_search_seeds_and_data_are_not_the_reported_ones(tmp_path):
     }
     assert search_data not in reported_data
     # every cell is tuned by its own search, with the same budget
-    assert set(res["search"].cell) == {"srnn", "gru"}
+    assert set(res["search"].cell) == {"rnn", "gru"}
     assert res["search"].groupby("cell").size().nunique() == 1
     tuned = res["runs"].query("part == 'tuned'")
     for cell, g in tuned.groupby("cell"):

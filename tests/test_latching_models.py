@@ -22,7 +22,7 @@ def _x(t_len, n_models, batch, seed=0):
     )
 
 
-@pytest.mark.parametrize("cell", ["srnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("hidden_size", [1, 3])
 def test_torch_style_matches_torch_nn(cell, hidden_size):
     params = kc.init_params(cell, "torch", hidden_size, [1, 2, 3], dtype=D)
@@ -47,12 +47,12 @@ def _keras_reference(cell, p, xs):
     blk = {
         n: slice(i * hs, (i + 1) * hs)
         for i, n in enumerate(
-            {"srnn": ["h"], "lstm": ["i", "f", "o", "c"], "gru": ["r", "z", "h"]}[cell]
+            {"rnn": ["h"], "lstm": ["i", "f", "o", "c"], "gru": ["r", "z", "h"]}[cell]
         )
     }
     h, c = np.zeros(hs), np.zeros(hs)
     for x_t in xs:
-        if cell == "srnn":
+        if cell == "rnn":
             h = np.tanh(x_t * w_x[0] + h @ w_h + b)
             continue
         if cell == "lstm":
@@ -68,7 +68,7 @@ def _keras_reference(cell, p, xs):
     return h
 
 
-@pytest.mark.parametrize("cell", ["srnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("hidden_size", [1, 2])
 def test_keras_style_matches_hand_computed_steps(cell, hidden_size):
     params = kc.init_params(cell, "keras2018", hidden_size, [7], dtype=D)
@@ -81,8 +81,8 @@ def test_keras_style_matches_hand_computed_steps(cell, hidden_size):
 
 
 def test_keras_initialisation():
-    srnn = kc.init_params("srnn", "keras2018", 1, range(50), dtype=D)
-    assert set(srnn["W_h"].flatten().tolist()) <= {1.0, -1.0}  # orthogonal 1x1
+    rnn = kc.init_params("rnn", "keras2018", 1, range(50), dtype=D)
+    assert set(rnn["W_h"].flatten().tolist()) <= {1.0, -1.0}  # orthogonal 1x1
     lstm = kc.init_params("lstm", "keras2018", 1, range(50), dtype=D)
     norms = lstm["W_h"].flatten(1).norm(dim=1)  # (1, 4) kernel: a unit vector
     torch.testing.assert_close(norms, torch.ones(50, dtype=D))
@@ -101,7 +101,7 @@ def test_hard_sigmoid_is_keras():
     torch.testing.assert_close(kc.hard_sigmoid(v), torch.clamp(0.2 * v + 0.5, 0, 1))
 
 
-@pytest.mark.parametrize("cell", ["srnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("style", ["keras2018", "torch"])
 def test_gradients_against_finite_differences(cell, style):
     params = kc.init_params(cell, style, 2, [5, 6], dtype=D)
@@ -120,12 +120,12 @@ def test_gradients_against_finite_differences(cell, style):
     "cell, style, hidden_size, count",
     [  # Keras 2.1 model.summary() counts (one bias; GRU reset_after=False) and
         # torch.nn counts (two biases); plus the Dense(2) head: H * 2 + 2
-        ("srnn", "keras2018", 1, 3 + 4),
+        ("rnn", "keras2018", 1, 3 + 4),
         ("lstm", "keras2018", 1, 12 + 4),
         ("gru", "keras2018", 1, 9 + 4),
         ("lstm", "keras2018", 8, 320 + 18),
         ("gru", "keras2018", 8, 240 + 18),
-        ("srnn", "torch", 1, 4 + 4),
+        ("rnn", "torch", 1, 4 + 4),
         ("lstm", "torch", 1, 16 + 4),
         ("gru", "torch", 1, 12 + 4),
     ],

@@ -16,13 +16,13 @@ def _keras_forward(p, x, cell):
     """Keras 2.1 equations for ONE model, written out plainly: x (T, B) -> h (B, H)."""
     hs = p["W_h"].shape[0]
     h = c = x.new_zeros(x.shape[1], hs)
-    blocks = {"srnn": 1, "lstm": 4, "gru": 3}[cell]
+    blocks = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
     wx = p["W_x"][0].split(hs)
     wh, b = p["W_h"].split(hs, 1), p["b_x"].split(hs)
     assert len(wx) == blocks
     for x_t in x:
         pre = [x_t[:, None] * wx[k] + b[k] for k in range(blocks)]
-        if cell == "srnn":
+        if cell == "rnn":
             h = torch.tanh(pre[0] + h @ wh[0])
         elif cell == "lstm":
             i, f, o = (kc.hard_sigmoid(pre[k] + h @ wh[k]) for k in range(3))
@@ -81,7 +81,7 @@ def _flat(result, r, cell, style):
     return torch.cat([p[k][r].flatten() for k in ("W_x", "b_x", "W_h")])
 
 
-@pytest.mark.parametrize("cell", ["srnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("style", ["keras2018", "torch"])
 def test_vectorised_equals_one_at_a_time(cell, style):
     spec = ms.TrainSpec(
@@ -114,7 +114,7 @@ def test_model_does_not_depend_on_its_neighbours():
     "override",
     [
         {"repeats": 0},
-        {"cells": ["rnn"]},
+        {"cells": ["srnn"]},
         {"lengths": [1]},
         {"success_threshold": 1.5},
         {"noise_std": -0.1},
@@ -150,11 +150,11 @@ def test_per_model_learning_rates_equal_separate_runs():
 
 
 def test_accuracy_after_earlier_epochs_equals_shorter_training():
-    spec = ms.TrainSpec("srnn", "keras2018", 1, epochs=3, batch_size=16, lr=1e-2)
+    spec = ms.TrainSpec("rnn", "keras2018", 1, epochs=3, batch_size=16, lr=1e-2)
     splits = [make_split("latching", 80, 6, seed=4)]
     long = ms.train_multiseed(spec, splits, [0, 0], [1, 2], dtype=D, eval_epochs=(1, 3))
     short = ms.train_multiseed(
-        ms.TrainSpec("srnn", "keras2018", 1, 1, 16, 1e-2),
+        ms.TrainSpec("rnn", "keras2018", 1, 1, 16, 1e-2),
         splits,
         [0, 0],
         [1, 2],

@@ -19,6 +19,7 @@ from rnnmem_utils.analysis import state_gradients as sg
 from rnnmem_utils.data import corpora, ptb, treebank
 from rnnmem_utils.data.corpora import DataError
 from rnnmem_utils.experiments.ptb_memory import analyses, zoo
+from rnnmem_utils.experiments.ptb_memory import schema as ptb_schema
 from rnnmem_utils.models.lm import RecurrentLM
 from rnnmem_utils.training import lm as training
 
@@ -346,8 +347,8 @@ def test_sample_refuses_too_many_positions():
 
 
 def test_config_registry_and_variants():
-    assert config.PTB_VARIANTS == tuple(zoo.VARIANTS)
-    assert config.EXPERIMENTS["ptb_memory"].entry.endswith("ptb_memory:run")
+    assert ptb_schema.PTB_VARIANTS == tuple(zoo.VARIANTS)
+    assert config.EXPERIMENTS["ptb_memory"].entry.endswith("ptb_memory.main:run")
     for preset in config.PRESET_NAMES:
         config.resolve("ptb_memory", preset)
     with pytest.raises(config.ConfigError, match="lstm256"):

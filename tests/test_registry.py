@@ -2,6 +2,8 @@
 
 import importlib
 import inspect
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -16,12 +18,24 @@ NAMES = list(config.EXPERIMENTS)
 def test_entry_point_has_the_one_signature(name):
     entry = config.EXPERIMENTS[name].entry
     module, _, function = entry.partition(":")
-    assert module == f"rnnmem_utils.experiments.{name}", "one package per experiment"
-    assert importlib.import_module(module).__path__, "a package, not a module"
+    package = f"rnnmem_utils.experiments.{name}"
+    assert module.startswith(package + "."), "one package per experiment"
+    assert importlib.import_module(package).__path__, "a package, not a module"
     params = inspect.signature(experiments.entry_point(name)).parameters
     assert list(params)[:2] == ["cfg", "out_dir"]
     for keyword in ("preset", "needs", "progress"):
         assert params[keyword].kind is inspect.Parameter.KEYWORD_ONLY, keyword
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_schema_lives_in_the_experiments_package_and_stays_light(name):
+    schema = config.EXPERIMENTS[name].schema
+    assert schema.__module__ == f"rnnmem_utils.experiments.{name}.schema"
+    # the CLI validates without torch: config, every schema and every package's
+    # __init__ import nothing heavy (a fresh interpreter, as the CLI starts)
+    code = "import sys, rnnmem_utils.config; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 @pytest.mark.parametrize("name", NAMES)

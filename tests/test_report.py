@@ -270,6 +270,10 @@ def test_lessons_are_published_without_machine_paths(built, tmp_path):
     link = "lessons/01_information_latching.html"
     assert f"]({link})" in md and f'href="{link}"' in html
     assert len(text) < 400_000, "the page is the lab CSS plus the images"
+    # the stylesheet it links exists, shared by every preset's lessons
+    (href,) = re.findall(r'<link rel="stylesheet" href="([^"]+)"', text)
+    assert href.startswith("../../_static/") and (page.parent / href).is_file()
+    assert not list((tree / "lessons").glob("*.css"))
 
 
 def test_a_lesson_of_a_variant_has_its_own_page_and_stale_ones_go(built):
@@ -333,7 +337,8 @@ def test_lessons_share_one_stylesheet_and_keep_body_styles():
     body = "<style scoped>td{x:1}</style><p>hi</p></body></html>"
     page, css = report.shared_style(head + "</head><body>" + body)
     assert css == "a{color:red}" and "color:red" not in page
-    assert f'<link rel="stylesheet" href="{report.css_name(css)}">' in page
+    href = f"../../_static/{report.css_name(css)}"  # one file for every preset
+    assert f'<link rel="stylesheet" href="{href}">' in page
     assert body in page, "a table's own style stays in the body"
 
 
@@ -349,3 +354,13 @@ def test_a_cluster_run_says_where_it_ran():
     assert "notebook ran on Dask worker w-1 (node7)" in text
     assert "2 units ran on 2 Dask worker(s): w-1, w-2" in text
     assert report._placed({"notebook": {"executor": "local", "host": "x"}}) == ""
+
+
+def test_paper_results_not_run_say_what_they_cost(results_root):
+    """An experiment not yet run at `paper` says what the run needs (issue 10)."""
+    where = results_root / "paper" / "ptb_memory"
+    sec = report.Section("ptb_memory", "E4", "", where, "04_ptb_memory.ipynb")
+    text = report._not_run_text(sec, "paper")
+    assert "rnnmem run ptb_memory --preset paper" in text
+    assert "What it costs: about 45 CPU-hours" in text
+    assert "What it costs" not in report._not_run_text(sec, "default")

@@ -1,8 +1,6 @@
 """Characters and toy sequence tasks for the foundations lesson (seed 003).
 
 - :func:`encode` / :func:`decode`: text8's 27 characters (space, a-z) <-> ids.
-- :func:`batchify`: one long id stream -> ``(T, B)`` columns, as
-  ``word_language_model`` does, so consecutive batches continue each column.
 - :func:`binary_sequences`: every binary sequence of a length (exhaustive checks).
 - :func:`delayed_recall`: a task whose dependency length is known exactly: the
   target at step ``t`` is the input at step ``t - delay``.
@@ -33,20 +31,6 @@ def encode(text: str) -> np.ndarray:
 
 def decode(ids) -> str:
     return "".join(ALPHABET[i] for i in np.asarray(ids).ravel())
-
-
-def batchify(ids: np.ndarray, batch_size: int) -> np.ndarray:
-    """Cut a 1-D stream into ``batch_size`` contiguous columns: ``(T, B)``.
-
-    ┌ a g m s ┐   stream "abcdefghijklmnopqrstuvwx", batch_size 4: each column
-    │ b h n t │   is a contiguous piece, so a batch's rows continue the previous
-    │ c i o u │   batch's rows and the hidden state can be carried over.
-    │ d j p v │
-    │ e k q w │
-    └ f l r x ┘
-    """
-    n = len(ids) // batch_size
-    return np.ascontiguousarray(ids[: n * batch_size].reshape(batch_size, n).T)
 
 
 def binary_sequences(seq_len: int) -> np.ndarray:

@@ -43,13 +43,13 @@ import torch
 
 from . import cells
 
-CELLS = ("srnn", "lstm", "gru")
+CELLS = ("rnn", "lstm", "gru")
 STYLES = ("keras2018", "torch")
-N_GATES = {"srnn": 1, "lstm": 4, "gru": 3}
+N_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 # Keras' column order -> our internal order (LSTM keras i,f,c,o; GRU keras z,r,h).
-_KERAS_TO_INTERNAL = {"srnn": [0], "lstm": [0, 1, 3, 2], "gru": [1, 0, 2]}
+_KERAS_TO_INTERNAL = {"rnn": [0], "lstm": [0, 1, 3, 2], "gru": [1, 0, 2]}
 # torch.nn order -> internal (LSTM torch i,f,g,o; GRU torch r,z,n).
-_TORCH_TO_INTERNAL = {"srnn": [0], "lstm": [0, 1, 3, 2], "gru": [0, 1, 2]}
+_TORCH_TO_INTERNAL = {"rnn": [0], "lstm": [0, 1, 3, 2], "gru": [0, 1, 2]}
 
 
 # The cells themselves live in cells.py; these names stay for callers.
@@ -189,7 +189,7 @@ def input_term(
     return recurrent(bias, x_t, w_x)
 
 
-def _srnn_step(gx_t, state, params, act):
+def _rnn_step(gx_t, state, params, act):
     return cells.rnn_step(gx_t, state, params["W_h"])
 
 
@@ -211,7 +211,7 @@ def step_function(cell: str, style: str):
     _check(cell, style)
     if cell == "gru":
         return _gru_keras_step if style == "keras2018" else _gru_torch_step
-    return _srnn_step if cell == "srnn" else _lstm_step
+    return _rnn_step if cell == "rnn" else _lstm_step
 
 
 def last_states(
@@ -251,7 +251,7 @@ def logits(params: dict, h: torch.Tensor) -> torch.Tensor:
 def to_torch_module(params: dict, cell: str, r: int = 0) -> torch.nn.Module:
     """A ``torch.nn.RNN/LSTM/GRU`` holding model ``r``'s weights (torch style)."""
     hidden_size, input_size = params["W_h"].shape[1], params["W_x"].shape[1]
-    cls = {"srnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
     mod = cls(input_size, hidden_size, dtype=params["W_x"].dtype)
     inv = torch.argsort(_block_index(cell, hidden_size, _TORCH_TO_INTERNAL))
     with torch.no_grad():

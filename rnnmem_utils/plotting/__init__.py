@@ -14,7 +14,6 @@ import matplotlib
 from .. import io
 
 CELL_COLORS = {
-    "srnn": "#4C72B0",
     "lstm": "#DD8452",
     "gru": "#55A868",
     "nlstm": "#C44E52",

@@ -8,7 +8,7 @@ import pandas as pd
 
 from . import CELL_COLORS
 
-LABELS = {"srnn": "simple RNN", "lstm": "LSTM", "gru": "GRU"}
+LABELS = {"rnn": "simple RNN", "lstm": "LSTM", "gru": "GRU"}
 
 
 def _part(df: pd.DataFrame, part: str, shuffled: bool = True) -> pd.DataFrame:
@@ -193,7 +193,7 @@ def task_comparison(e1_summary, e2_summary):
     fig, ax = plt.subplots(figsize=(6, 3.5))
     pd.DataFrame(rows).pivot(
         index="task", columns="cell", values="mean accuracy"
-    ).plot.bar(ax=ax, rot=0, color=[CELL_COLORS[k] for k in ("gru", "lstm", "srnn")])
+    ).plot.bar(ax=ax, rot=0, color=[CELL_COLORS[k] for k in ("gru", "lstm", "rnn")])
     ax.set(
         ylabel="mean validation accuracy\n(averaged over lengths)",
         ylim=(0, 1.05),

@@ -200,7 +200,9 @@ def _write_record(run: Run, started, elapsed: float, nb_name: str) -> None:
             "config_hash": run.config_hash,
             "notebook": nb_name,
             "data": run.data,
-            "needs": run.needs,
+            "needs": {  # relative: the record reads the same on any machine
+                k: os.path.relpath(v, run.results_root) for k, v in run.needs.items()
+            },
             "units": io.read_json(units) if units.exists() else [],
             "started": started.isoformat(timespec="seconds"),
             "elapsed_s": round(elapsed, 1),

@@ -30,12 +30,9 @@ from pathlib import Path
 
 from .. import config, io
 from .. import store as _store
+from . import closure
 
 NOTEBOOK_DIR = io.REPO_ROOT / "notebooks"
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
-# Modules that cannot change a result: editing them does not make results stale.
-_NOT_RESULT_CODE = {"cli.py", "report.py", "store.py", "__init__.py"}
-_NOT_RESULT_DIRS = {"runner"}
 RECORD = "run.json"
 CLAIMS = "claims.json"
 HIDDEN = (".staging", ".failed", ".locks")  # never results
@@ -131,28 +128,27 @@ def notebook_path(experiment: str, notebook_dir: Path | None = None) -> Path:
     return Path(notebook_dir or NOTEBOOK_DIR) / config.EXPERIMENTS[experiment].notebook
 
 
-def code_digest() -> str:
-    """Hash of the library source that can change a result."""
-    h = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
-        rel = path.relative_to(PACKAGE_DIR)
-        if rel.parts[0] in _NOT_RESULT_DIRS or (
-            len(rel.parts) == 1 and path.name in _NOT_RESULT_CODE
-        ):
-            continue
-        h.update(str(rel).encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
+def code_digest(experiment: str, notebook: Path) -> str:
+    """Hash of the library source that can change ``experiment``'s result: the
+    import closure of its entry point and of the modules its notebook's code
+    uses (:mod:`.closure`), so an edit elsewhere leaves it up to date."""
+    entry = config.EXPERIMENTS[experiment].entry.partition(":")[0]
+    code = "\n".join(_code_cells(notebook))
+    return closure.digest([entry, *closure.notebook_modules(code)])
 
 
 def notebook_digest(path: Path) -> str:
     """Hash of a notebook's code cells: a prose edit does not make results stale,
     an edit to a code cell does."""
+    code = _code_cells(path)
+    return hashlib.sha256(json.dumps(code).encode()).hexdigest()[:16]
+
+
+def _code_cells(path: Path) -> list[str]:
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    code = [c.source for c in nb.cells if c.cell_type == "code"]
-    return hashlib.sha256(json.dumps(code).encode()).hexdigest()[:16]
+    return [c.source for c in nb.cells if c.cell_type == "code"]
 
 
 def data_hashes(experiment: str, cfg) -> dict:
@@ -169,7 +165,7 @@ def data_hashes(experiment: str, cfg) -> dict:
 def fingerprint(
     experiment, cfg, notebook: Path, data: dict, needs: dict, code: str
 ) -> str:
-    """``code``: :func:`code_digest`, computed once per plan."""
+    """``code``: :func:`code_digest` of the experiment."""
     h = hashlib.sha256()
     for part in (
         experiment,
@@ -221,7 +217,6 @@ def plan(
     }
     # every configuration first: bad input is refused before any file is read
     cfgs = {n: config.resolve(n, preset, own[n]) for n in order}
-    code = code_digest()
     runs: dict[str, Run] = {}
     tasks = []
     for name in order:
@@ -245,7 +240,12 @@ def plan(
             data_dir,
             str(nb),
             fingerprint(
-                name, cfg, nb, data, {k: v.fingerprint for k, v in needs.items()}, code
+                name,
+                cfg,
+                nb,
+                data,
+                {k: v.fingerprint for k, v in needs.items()},
+                code_digest(name, nb),
             ),
             config.config_hash(cfg),
             {k: str(v.target) for k, v in needs.items()},

@@ -35,7 +35,15 @@ OPTIMIZERS = {
 
 
 def batchify(tokens, batch_size: int) -> torch.Tensor:
-    """``(N,)`` stream -> ``(N // batch_size, batch_size)``; drops the remainder."""
+    """Cut a 1-D stream into ``batch_size`` contiguous columns: ``(N // B, B)``.
+
+    ┌ a g m s ┐   stream "abcdefghijklmnopqrstuvwx", batch_size 4: each column
+    │ b h n t │   is a contiguous piece, so a batch's rows continue the previous
+    │ c i o u │   batch's rows and the hidden state can be carried over. The
+    │ d j p v │   remainder (here none) is dropped. The one batchify of the
+    │ e k q w │   library: every LM and the foundations' character LM use it.
+    └ f l r x ┘
+    """
     tokens = torch.as_tensor(tokens, dtype=torch.long)
     n_rows = tokens.numel() // batch_size
     return tokens[: n_rows * batch_size].view(batch_size, n_rows).t().contiguous()

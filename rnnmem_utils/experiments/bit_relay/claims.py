@@ -8,11 +8,13 @@ from ... import claims as cl
 from ..latching.claims import (
     BOOT,
     _acc,
-    _cells_present,
+    _all_cells,
     _diff_interval,
     _winner,
     per_length_wins,
 )  # fmt: skip
+
+SRC = "seed 002 (answer's task 2; asker's update 2018-04-19)"
 
 
 def bit_relay_claims(cfg, preset, summary, e1_summary, runs) -> cl.ClaimSet:
@@ -45,20 +47,19 @@ def lstm_marginal_verdict(d: float) -> str:
 
 
 def _relay_claims(cs, summary, runs, e1_summary, part, e1_part, suffix):
-    src = "seed 002 (answer's task 2; asker's update 2018-04-19)"
     form = "Keras 2018 cells" if not suffix else "modern PyTorch cells"
-    if not _cells_present(summary, part, ("srnn", "lstm", "gru")):
-        for cid in ("relay_gru_best", "relay_lstm_marginal", "task_specific"):
-            cs.not_run(
-                cid + suffix,
-                f"{cid} ({form})",
-                "see seed 002",
-                "needs cells srnn, lstm and gru",
-                src,
-            )
+    ids = ("relay_gru_best", "relay_lstm_marginal", "task_specific")
+    missing = [(cid + suffix, f"{cid} ({form})", "see seed 002") for cid in ids]
+    if not _all_cells(cs, summary, part, missing, SRC):
         return
     best, avg = _winner(summary, part)
-    rival = max(("srnn", "lstm"), key=lambda c: avg[c])
+    _relay_gru_best(cs, summary, runs, part, avg, form, suffix)
+    _relay_lstm_marginal(cs, runs, part, avg, form, suffix)
+    _task_specific(cs, e1_summary, e1_part, best, avg, form, suffix)
+
+
+def _relay_gru_best(cs, summary, runs, part, avg, form, suffix):
+    rival = max(("rnn", "lstm"), key=lambda c: avg[c])
     ci = _diff_interval(_acc(runs, part, "gru"), _acc(runs, part, rival))
     alone, tied, n = per_length_wins(summary, part, "gru")
     verdict = gru_best_verdict(*ci)
@@ -80,14 +81,17 @@ def _relay_claims(cs, summary, runs, e1_summary, part, e1_part, suffix):
             f"GRU - {rival.upper()} {avg['gru'] - avg[rival]:+.3f}, {word}; GRU "
             f"best alone at {alone} of {n} lengths, tied at {tied}"
         ),
-        source=src,
+        source=SRC,
         per_length={"gru_alone": alone, "gru_tied": tied, "lengths": n},
         interval=ci,
         interval_kind=f"{BOOT}, GRU - {rival.upper()}",
         holds_across_interval=bool(ci[0] > 0 or ci[1] < 0),
     )
-    d = avg["lstm"] - avg["srnn"]
-    ci = _diff_interval(_acc(runs, part, "lstm"), _acc(runs, part, "srnn"))
+
+
+def _relay_lstm_marginal(cs, runs, part, avg, form, suffix):
+    d = avg["lstm"] - avg["rnn"]
+    ci = _diff_interval(_acc(runs, part, "lstm"), _acc(runs, part, "rnn"))
     cs.check(
         "relay_lstm_marginal" + suffix,
         "LSTM at least as good as the simple RNN, at most marginally better "
@@ -101,20 +105,23 @@ def _relay_claims(cs, summary, runs, e1_summary, part, e1_part, suffix):
         ),
         verdict=lstm_marginal_verdict(d),
         difference=f"{d:+.3f}",
-        source=src,
+        source=SRC,
         interval=ci,
         interval_kind=f"{BOOT}, LSTM - SRNN",
         holds_across_interval=(
             lstm_marginal_verdict(ci[0]) == lstm_marginal_verdict(ci[1])
         ),
     )
+
+
+def _task_specific(cs, e1_summary, e1_part, best, avg, form, suffix):
     if e1_summary is None or not (e1_summary.part == e1_part).any():
         cs.not_run(
             "task_specific" + suffix,
             f"The winning cell is task-specific ({form})",
             "different winners",
             f"E1 results for {e1_part!r} absent",
-            src,
+            SRC,
         )
         return
     e1_best, e1_avg = _winner(e1_summary, e1_part)
@@ -129,7 +136,7 @@ def _relay_claims(cs, summary, runs, e1_summary, part, e1_part, suffix):
         ),
         passed=e1_best != best and "tie" not in (e1_best, best),
         difference="" if e1_best != best else "same winner",
-        source=src,
+        source=SRC,
         e1=e1_avg,
         e2=avg,
     )

@@ -130,52 +130,50 @@ def _acc(table1, rep, task):
 
 
 def _table1_claims(claims, table1):
-    euclid = "/".join(f"{_acc(table1, EUCLIDEAN_ID, t):.0f}" for t in TASKS)
     for rep, pub in PUBLISHED_TABLE1.items():
-        ours = [_acc(table1, rep, t) for t in TASKS]
-        worst = max(abs(o - p) for o, p in zip(ours, pub, strict=True))
-        is_id = rep == "cell state, ID subspace"
-        claims.check(
-            f"table1_{rep.replace(' ', '_').replace(',', '')}",
-            f"Table 1, {rep}: token ID / new token / counting accuracy (%)",
-            published="/".join(str(p) for p in pub),
-            ours="/".join(f"{o:.0f}" for o in ours),
-            criterion=(
-                "every accuracy within 10 points (partly: 20)"
-                + (
-                    "; ID subspace = the complement consistent with LDA "
-                    "(orthogonal to span(S_w W))"
-                    if is_id
-                    else ""
-                )
-            ),
-            passed=worst <= 10,
-            partly=worst <= 20,
-            difference=f"max {worst:.0f} points",
-            source=SOURCE,
-            **{"euclidean_complement": euclid} if is_id else {},
-        )
-    full_c, full_id = (
-        _acc(table1, "cell state", "counting"),
-        _acc(table1, "cell state", "token ID"),
+        _table1_row(claims, table1, rep, pub)
+    _table1_subspaces(claims, table1)
+
+
+def _table1_row(claims, table1, rep, pub):
+    ours = [_acc(table1, rep, t) for t in TASKS]
+    worst = max(abs(o - p) for o, p in zip(ours, pub, strict=True))
+    is_id = rep == "cell state, ID subspace"
+    euclid = "/".join(f"{_acc(table1, EUCLIDEAN_ID, t):.0f}" for t in TASKS)
+    claims.check(
+        f"table1_{rep.replace(' ', '_').replace(',', '')}",
+        f"Table 1, {rep}: token ID / new token / counting accuracy (%)",
+        published="/".join(str(p) for p in pub),
+        ours="/".join(f"{o:.0f}" for o in ours),
+        criterion=(
+            "every accuracy within 10 points (partly: 20)"
+            + (
+                "; ID subspace = the complement consistent with LDA "
+                "(orthogonal to span(S_w W))"
+                if is_id
+                else ""
+            )
+        ),
+        passed=worst <= 10,
+        partly=worst <= 20,
+        difference=f"max {worst:.0f} points",
+        source=SOURCE,
+        **{"euclidean_complement": euclid} if is_id else {},
     )
+
+
+def _table1_subspaces(claims, table1):
+    def acc(rep, task):
+        return _acc(table1, rep, task)
+
+    full_c, full_id = acc("cell state", "counting"), acc("cell state", "token ID")
+    count_sub, id_sub = "cell state, counting subspace", "cell state, ID subspace"
     rules = {
-        "counting kept in the counting subspace": _acc(
-            table1, "cell state, counting subspace", "counting"
-        )
+        "counting kept in the counting subspace": acc(count_sub, "counting")
         >= 0.9 * full_c,
-        "token ID lost in the counting subspace": _acc(
-            table1, "cell state, counting subspace", "token ID"
-        )
-        <= 30,
-        "token ID kept in the ID subspace": _acc(
-            table1, "cell state, ID subspace", "token ID"
-        )
-        >= 0.9 * full_id,
-        "counting lost in the ID subspace": _acc(
-            table1, "cell state, ID subspace", "counting"
-        )
-        <= 0.5 * full_c,
+        "token ID lost in the counting subspace": acc(count_sub, "token ID") <= 30,
+        "token ID kept in the ID subspace": acc(id_sub, "token ID") >= 0.9 * full_id,
+        "counting lost in the ID subspace": acc(id_sub, "counting") <= 0.5 * full_c,
     }
     held = [k for k, v in rules.items() if v]
     claims.check(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import claims as _claims
+from ... import claims as cl
 from ... import timing
 from .parts import EXPERIMENT, SOURCE, TIME_TOLERANCE, UNIT_BLOCKS
 
@@ -13,8 +13,8 @@ from .parts import EXPERIMENT, SOURCE, TIME_TOLERANCE, UNIT_BLOCKS
 # ---------------------------------------------------------------------------
 
 
-def build_claims(cfg, preset: str, results: dict) -> _claims.ClaimSet:
-    cs = _claims.ClaimSet(EXPERIMENT, cfg, preset)
+def build_claims(cfg, preset: str, results: dict) -> cl.ClaimSet:
+    cs = cl.ClaimSet(EXPERIMENT, cfg, preset)
     for add in (
         _repeat_claims,
         _truncation_claims,
@@ -127,7 +127,7 @@ def _compute_claim(cs, cost: list[dict], T: int) -> None:
     linear = len(ks) > 1 and bool(np.allclose(slopes, slopes[0], rtol=1e-12))
     a, b = np.array(lo["step_seconds"]), np.array(hi["step_seconds"])
     ratio = timing.median_ratio(a, b)
-    ci = _claims.bootstrap_interval((a, b), timing.median_ratio)
+    ci = cl.bootstrap_interval((a, b), timing.median_ratio)
     bar = 1 - TIME_TOLERANCE
     seq_flops = lo["sequence_flops"] / hi["sequence_flops"]
     seq_time = timing.median_ratio(lo["sequence_seconds"], hi["sequence_seconds"])
@@ -176,12 +176,12 @@ def _dependency_claim(cs, rows, T: int, d: int) -> None:
         return
     best = max(short, key=lambda x: x["accuracy"])
     acc_s, acc_f = best["accuracy"], full[0]["accuracy"]
-    ci_s = _claims.bootstrap_interval(best["sequence_accuracies"])
-    ci_f = _claims.bootstrap_interval(full[0]["sequence_accuracies"])
+    ci_s = cl.bootstrap_interval(best["sequence_accuracies"])
+    ci_f = cl.bootstrap_interval(full[0]["sequence_accuracies"])
     n = len(best["sequence_accuracies"])
 
     def verdict(s, f):  # monotone: hardest to pass at (s high, f low)
-        return _claims.verdict_from(s < mid and f >= 0.95, s < mid)
+        return cl.verdict_from(s < mid and f >= 0.95, s < mid)
 
     _claim(
         cs,
@@ -260,10 +260,10 @@ def _clip_claim(cs, rows) -> None:
     wins = gain > 0
     mean = last.groupby("clipped").mean()
     # one seed gives no spread to resample: no interval, and the claim says so
-    ci = _claims.bootstrap_interval(gain) if len(seeds) > 1 else None
+    ci = cl.bootstrap_interval(gain) if len(seeds) > 1 else None
 
     def verdict(g):  # with one number per seed, the interval moves the mean only
-        return _claims.verdict_from(wins.all() and g > 0, wins.sum() > len(seeds) / 2)
+        return cl.verdict_from(wins.all() and g > 0, wins.sum() > len(seeds) / 2)
 
     _claim(
         cs,
@@ -316,7 +316,7 @@ def _unit_claims(cs, results) -> None:
         return sum(m > 0 for m in ms)
 
     def verdict(n):
-        return _claims.verdict_from(n >= 2, n == 1)
+        return cl.verdict_from(n >= 2, n == 1)
 
     ms = [margins(f["r_trained"], f["best_abs_r_untrained"]) for f in feats]
     lo, hi = zip(*(_margin_interval(f, margins) for f in feats), strict=True)
@@ -360,20 +360,23 @@ def _margin_interval(feat: dict, margins) -> tuple[float, float]:
         m = margins(feat["r_trained"], feat["best_abs_r_untrained"])
         return m, m
     a, b = (np.array(v) for v in zip(*pairs, strict=True))
-    return _claims.bootstrap_interval(
+    return cl.bootstrap_interval(
         (a, b), lambda x, y: margins(np.mean(x), np.mean(np.abs(y)))
     )
 
 
 def _dropout_layer_claims(cs, results) -> None:
     r = results["dropout_layers"]
-    dr = r["dropout"]
-    p = dr["p"]
+    _dropout_claims(cs, r["dropout"])
+    _multilayer_claims(cs, r)
+
+
+def _dropout_claims(cs, dr) -> None:
     # 0.01: the mean over 2000 masks of 1000 units has a standard error near
     # 1e-3, so a convention off by (1-P) = 0.5 cannot hide inside the tolerance
     why = " (0.01: ten times the sampling error over 2000 masks)"
     cs.add(
-        _claims.compare(
+        cl.compare(
             "dropout_test_scaling_restores_expectation",
             "With P the drop probability and no scaling in training, scaling by (1-P) "
             "at test time matches the expected training activation",
@@ -384,17 +387,20 @@ def _dropout_layer_claims(cs, results) -> None:
         )
     ).criterion += why
     cs.add(
-        _claims.compare(
+        cl.compare(
             "dropout_library_convention",
             "Libraries treating P as the drop probability scale by (1-P) at test time "
             "(checked on PyTorch's nn.Dropout, eval mode)",
-            1 - p,
+            1 - dr["p"],
             dr["pytorch_test_scale"],
             abs_tol=0.01,
             source=SOURCE,
             details={"pytorch_train_over_test": dr["pytorch_train_over_test"]},
         )
     ).criterion += why
+
+
+def _multilayer_claims(cs, r) -> None:
     diff = r["stacking"]["max_abs_difference"]
     _claim(
         cs,

@@ -16,7 +16,7 @@ from ... import timing
 from ...analysis import jacobians as jac
 from ...data import chars
 from ...models import handbuilt as hb
-from ...training import bptt
+from ...training import bptt, lm
 
 EXPERIMENT = "foundations"
 SOURCE = "seed 003, CS231n 2025 lecture 7 notes"
@@ -418,7 +418,7 @@ def part_units(cfg, progress: bool = False) -> dict:
 
 
 def _train_lm(cfg, model, train_ids: np.ndarray, progress: bool) -> list[dict]:
-    data = torch.from_numpy(chars.batchify(train_ids, cfg.batch_size))  # (N, B)
+    data = lm.batchify(train_ids, cfg.batch_size)  # (N, B)
     T = cfg.lm_seq_len
     n_windows = (data.shape[0] - 1) // T
 

@@ -22,6 +22,7 @@ from scipy.stats import spearmanr
 from ... import claims as cl
 
 SOURCE = "seed 002 (Cross Validated question and answer)"
+CELLS = ("rnn", "lstm", "gru")
 
 
 def _mean(summary, part, cell, shuffled=True) -> pd.Series:
@@ -85,9 +86,11 @@ def _wilson(summary, part, cell) -> dict:
 
 
 def latching_claims(cfg, preset, summary, landscape, runs, search=None) -> cl.ClaimSet:
+    """E1's claims. ``search`` (the per-cell search table) is not judged: the
+    setting each cell's search chose is read from its tuned ``runs``."""
     cs = cl.ClaimSet("latching", cfg, preset)
     _bug_claims(cs, summary, runs)
-    _tuned_claims(cs, summary, runs, cfg, search)
+    _tuned_claims(cs, summary, runs, cfg)
     _grid_claims(cs, summary, runs, cfg)
     _bengio_claim(cs, summary, runs, cfg.success_threshold)
     _landscape_claim(cs, landscape)
@@ -128,59 +131,75 @@ def _bug_claims(cs, summary, runs):
     )
 
 
-def _tuned_claims(cs, summary, runs, cfg, search):
-    if not _cells_present(summary, "tuned", ("srnn", "lstm", "gru")):
-        for cid in ("tuned_srnn_learns", "tuned_gru_nearly", "tuned_lstm_poor"):
-            cs.not_run(
-                cid,
-                f"tuned training: {cid}",
-                "see seed 002",
-                "needs cells srnn, lstm and gru",
-                SOURCE,
-            )
+def _all_cells(cs, summary, part, not_run, source=SOURCE) -> bool:
+    """Did every cell run in ``part``? If not, each claim in ``not_run``
+    (``(id, statement, published)``) is recorded as not run."""
+    if _cells_present(summary, part, CELLS):
+        return True
+    for cid, statement, published in not_run:
+        cs.not_run(cid, statement, published, "needs cells rnn, lstm and gru", source)
+    return False
+
+
+def _tuned_claims(cs, summary, runs, cfg):
+    ids = ("tuned_rnn_learns", "tuned_gru_nearly", "tuned_lstm_poor")
+    missing = [(cid, f"tuned training: {cid}", "see seed 002") for cid in ids]
+    if not _all_cells(cs, summary, "tuned", missing):
         return
-    srnn, gru, lstm = (
-        _mean(summary, "tuned", c).mean_acc for c in ("srnn", "gru", "lstm")
-    )
+    means = {c: _mean(summary, "tuned", c).mean_acc for c in CELLS}
+    _tuned_rnn_learns(cs, summary, runs, means["rnn"], cfg.success_threshold)
+    _tuned_gru_nearly(cs, runs, means)
+    _tuned_lstm_poor(cs, runs, means)
+
+
+def _tuned_rnn_learns(cs, summary, runs, rnn, thr):
     tuned = runs[runs.part == "tuned"].drop_duplicates("cell").set_index("cell")
     settings = {
         c: {k: tuned.loc[c, k].item() for k in ("lr", "batch_size", "epochs")}
         for c in tuned.index
     }
-    details = {
-        "settings (searched per cell on their own seeds and data)": settings,
-        "success [k, n, Wilson lo, hi]": {
-            c: _wilson(summary, "tuned", c) for c in ("srnn", "lstm", "gru")
-        },
-    }
-    thr = cfg.success_threshold
-    worst_len = int(srnn.idxmin())
-    ci = _mean_interval(_acc(runs, "tuned", "srnn", worst_len))
+    worst_len = int(rnn.idxmin())
+    ci = _mean_interval(_acc(runs, "tuned", "rnn", worst_len))
     cs.check(
-        "tuned_srnn_learns",
+        "tuned_rnn_learns",
         f"Training tuned to converge (its own best setting; lengths "
-        f"{', '.join(str(L) for L in srnn.index)}): "
+        f"{', '.join(str(L) for L in rnn.index)}): "
         "the simple RNN learns the task",
         published="learns",
-        ours=srnn.round(3).to_dict(),
+        ours=rnn.round(3).to_dict(),
         criterion=f"mean val. accuracy >= {thr} at every tuned length; partly at some",
-        passed=bool((srnn >= thr).all()),
-        partly=bool((srnn >= thr).any()),
-        difference=f"worst {srnn.min() - thr:+.3f} vs {thr}",
+        passed=bool((rnn >= thr).all()),
+        partly=bool((rnn >= thr).any()),
+        difference=f"worst {rnn.min() - thr:+.3f} vs {thr}",
         source=SOURCE,
-        **details,
+        **{
+            "settings (searched per cell on their own seeds and data)": settings,
+            "success [k, n, Wilson lo, hi]": {
+                c: _wilson(summary, "tuned", c) for c in CELLS
+            },
+        },
         interval=ci,
         interval_kind=f"{BOOT}, SRNN at L = {worst_len}",
         holds_across_interval=_holds(lambda v: v >= thr, ci),
     )
-    gap = gru - srnn
+
+
+def _gap_to_rnn(runs, means, cell):
+    """Tuned ``cell`` minus the simple RNN per length; the length where it is
+    lowest, and the paired bootstrap interval there."""
+    gap = means[cell] - means["rnn"]
     at = int(gap.idxmin())
-    ci = _diff_interval(_acc(runs, "tuned", "gru", at), _acc(runs, "tuned", "srnn", at))
+    ci = _diff_interval(_acc(runs, "tuned", cell, at), _acc(runs, "tuned", "rnn", at))
+    return gap, at, ci
+
+
+def _tuned_gru_nearly(cs, runs, means):
+    gap, at, ci = _gap_to_rnn(runs, means, "gru")
     cs.check(
         "tuned_gru_nearly",
         "... the GRU (its own best setting) nearly as well",
         published="nearly as well",
-        ours=gru.round(3).to_dict(),
+        ours=means["gru"].round(3).to_dict(),
         criterion="GRU mean >= SRNN mean - 0.1 at every tuned length; partly >= -0.2",
         passed=bool((gap >= -0.1).all()),
         partly=bool((gap >= -0.2).all()),
@@ -190,16 +209,15 @@ def _tuned_claims(cs, summary, runs, cfg, search):
         interval_kind=f"{BOOT}, GRU - SRNN at L = {at}",
         holds_across_interval=_holds(lambda v: v >= -0.1, ci),
     )
-    gap = lstm - srnn
-    at = int(gap.idxmin())
-    ci = _diff_interval(
-        _acc(runs, "tuned", "lstm", at), _acc(runs, "tuned", "srnn", at)
-    )
+
+
+def _tuned_lstm_poor(cs, runs, means):
+    gap, at, ci = _gap_to_rnn(runs, means, "lstm")
     cs.check(
         "tuned_lstm_poor",
         "... the one-unit LSTM (its own best setting) trains poorly",
         published="trains poorly",
-        ours=lstm.round(3).to_dict(),
+        ours=means["lstm"].round(3).to_dict(),
         criterion=(
             "LSTM mean <= SRNN mean - 0.1 at some tuned length; "
             "partly if below SRNN at some length"
@@ -215,66 +233,64 @@ def _tuned_claims(cs, summary, runs, cfg, search):
 
 
 def _grid_claims(cs, summary, runs, cfg):
-    s = _mean(summary, "grid", "srnn")
+    _grid_rnn_falls(cs, summary, runs, cfg.success_threshold)
+    missing = [("grid_gated_worse", _GATED_WORSE, "worse")]
+    if _all_cells(cs, summary, "grid", missing):
+        _grid_gated_worse(cs, summary, runs)
+
+
+_GATED_WORSE = "LSTM and GRU latch worse than the simple RNN"
+
+
+def _grid_rnn_falls(cs, summary, runs, threshold):
+    s = _mean(summary, "grid", "rnn")
     if len(s) < 3:
         cs.not_run(
-            "grid_srnn_falls",
+            "grid_rnn_falls",
             "SRNN success falls as length grows",
             "falls (Bengio 1994)",
-            "needs >= 3 grid lengths with srnn",
-            SOURCE,
-        )
-    else:
-        k = max(1, len(s) // 3)
-        ok = _acc(runs, "grid", "srnn") >= cfg.success_threshold
-        short = ok[ok.index.get_level_values(0).isin(s.index[:k])]
-        long = ok[ok.index.get_level_values(0).isin(s.index[-k:])]
-        drop = float(short.mean() - long.mean())
-        ci = list(
-            cl.bootstrap_interval((short.to_numpy(), long.to_numpy()), _mean_diff)
-        )
-        rho = float(spearmanr(s.index, s.success_freq).statistic)
-        cs.check(
-            "grid_srnn_falls",
-            "Over the length grid the simple RNN's success falls as "
-            "length grows (consistent with Bengio 1994)",
-            published="falls",
-            ours=round(drop, 3),
-            criterion="success(shortest third) - success(longest third) >= 0.3; partly > 0",
-            passed=drop >= 0.3,
-            partly=drop > 0,
-            difference=f"{drop - 0.3:+.3f} vs 0.3",
-            source=SOURCE,
-            **{
-                "spearman_rho": rho,
-                "success [k, n, Wilson lo, hi]": _wilson(summary, "grid", "srnn"),
-            },
-            interval=ci,
-            interval_kind=f"{BOOT} ({len(short)} short, {len(long)} long)",
-            holds_across_interval=_holds(lambda v: v >= 0.3, ci),
-        )
-    if not _cells_present(summary, "grid", ("srnn", "lstm", "gru")):
-        cs.not_run(
-            "grid_gated_worse",
-            "LSTM and GRU latch worse than the simple RNN",
-            "worse",
-            "needs cells srnn, lstm and gru",
+            "needs >= 3 grid lengths with rnn",
             SOURCE,
         )
         return
-    avg = {
-        c: float(_mean(summary, "grid", c).mean_acc.mean())
-        for c in ("srnn", "lstm", "gru")
-    }
-    worse = [avg[c] < avg["srnn"] for c in ("lstm", "gru")]
+    k = max(1, len(s) // 3)
+    ok = _acc(runs, "grid", "rnn") >= threshold
+    short = ok[ok.index.get_level_values(0).isin(s.index[:k])]
+    long = ok[ok.index.get_level_values(0).isin(s.index[-k:])]
+    drop = float(short.mean() - long.mean())
+    ci = list(cl.bootstrap_interval((short.to_numpy(), long.to_numpy()), _mean_diff))
+    cs.check(
+        "grid_rnn_falls",
+        "Over the length grid the simple RNN's success falls as "
+        "length grows (consistent with Bengio 1994)",
+        published="falls",
+        ours=round(drop, 3),
+        criterion="success(shortest third) - success(longest third) >= 0.3; partly > 0",
+        passed=drop >= 0.3,
+        partly=drop > 0,
+        difference=f"{drop - 0.3:+.3f} vs 0.3",
+        source=SOURCE,
+        **{
+            "spearman_rho": float(spearmanr(s.index, s.success_freq).statistic),
+            "success [k, n, Wilson lo, hi]": _wilson(summary, "grid", "rnn"),
+        },
+        interval=ci,
+        interval_kind=f"{BOOT} ({len(short)} short, {len(long)} long)",
+        holds_across_interval=_holds(lambda v: v >= 0.3, ci),
+    )
+
+
+def _grid_gated_worse(cs, summary, runs):
+    avg = {c: float(_mean(summary, "grid", c).mean_acc.mean()) for c in CELLS}
+    worse = [avg[c] < avg["rnn"] for c in ("lstm", "gru")]
     cis = {
-        c: _diff_interval(_acc(runs, "grid", c), _acc(runs, "grid", "srnn"))
+        c: _diff_interval(_acc(runs, "grid", c), _acc(runs, "grid", "rnn"))
         for c in ("lstm", "gru")
     }
     closest = max(cis, key=lambda c: avg[c])  # the gated cell nearest the SRNN
     cs.check(
         "grid_gated_worse",
-        "LSTM and GRU latch worse than the simple RNN (1 unit)",
+        _GATED_WORSE + " (1 unit)",
         published="LSTM, GRU < SRNN",
         ours={k: round(v, 3) for k, v in avg.items()},
         criterion=(
@@ -283,7 +299,7 @@ def _grid_claims(cs, summary, runs, cfg):
         ),
         passed=all(worse),
         partly=any(worse),
-        difference=f"LSTM {avg['lstm'] - avg['srnn']:+.3f}, GRU {avg['gru'] - avg['srnn']:+.3f}",
+        difference=f"LSTM {avg['lstm'] - avg['rnn']:+.3f}, GRU {avg['gru'] - avg['rnn']:+.3f}",
         source=SOURCE,
         **{"intervals (cell - SRNN)": cis},
         interval=cis[closest],
@@ -293,7 +309,7 @@ def _grid_claims(cs, summary, runs, cfg):
 
 
 def _bengio_claim(cs, summary, runs, threshold):
-    s = _mean(summary, "bengio", "srnn")
+    s = _mean(summary, "bengio", "rnn")
     statement = (
         "Bengio 1994's task (one tanh unit, targets +-0.8, no noise on the first "
         "element) trained with Adam for the question's epochs from PyTorch's "
@@ -305,7 +321,7 @@ def _bengio_claim(cs, summary, runs, threshold):
             "bengio_task_falls", statement, "falls fast", "needs >= 2 lengths", source
         )
         return
-    ok = _acc(runs, "bengio", "srnn") >= threshold
+    ok = _acc(runs, "bengio", "rnn") >= threshold
     first, last = ok.loc[s.index[0]].to_numpy(), ok.loc[s.index[-1]].to_numpy()
     drop = float(first.mean() - last.mean())
     ci = list(cl.bootstrap_interval((first, last), _mean_diff))
@@ -319,7 +335,7 @@ def _bengio_claim(cs, summary, runs, threshold):
         partly=drop > 0,
         difference=f"drop {drop:+.2f} vs 0.5",
         source=source,
-        **{"success [k, n, Wilson lo, hi]": _wilson(summary, "bengio", "srnn")},
+        **{"success [k, n, Wilson lo, hi]": _wilson(summary, "bengio", "rnn")},
         interval=ci,
         interval_kind=f"{BOOT}, success(L = {s.index[0]}) - success(L = {s.index[-1]})",
         holds_across_interval=_holds(lambda v: v >= 0.5, ci),
