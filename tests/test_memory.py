@@ -49,40 +49,92 @@ def test_segments_are_disjoint_and_start_from_the_true_state():
     assert sorted(np.bincount(sample.blocks).tolist()) == [2, 2]
 
 
-def _reference_mean(model, stream, sample, members, state="c"):
-    """Mean G per delay over the sampled targets in ``members`` (a set of
-    stream positions), each delay over targets whose source lies in the same
-    segment: the naive per-unit loop on the whole stream."""
+def _reference_mean(model, stream, sample, members, state="c", by="target"):
+    """Mean G[t, tau] per delay over the sampled (t, tau) whose target t
+    (``by="target"``) or source t - tau (``by="source"``) is in ``members``
+    (a set of stream positions), source and target in the same segment: the
+    naive per-unit loop on the whole stream."""
     total = torch.zeros(D, 5, 3, dtype=torch.float64)
     count = torch.zeros(D, dtype=torch.float64)
     tokens = torch.as_tensor(stream)[:, None]
     for seg in sample.positions.T:
         for k, t in enumerate(seg):
-            if t not in members:
-                continue
             g = sg.naive_state_gradients(
                 model, tokens, int(t), state=state, max_delay=D
             )
             for tau in range(min(k, D - 1) + 1):
-                total[tau] += g[tau]
-                count[tau] += 1
+                if (t if by == "target" else t - tau) in members:
+                    total[tau] += g[tau]
+                    count[tau] += 1
     return total / count[:, None, None], count
 
 
 @pytest.mark.parametrize("cell,state", [("lstm", "c"), ("gru", "h")])
-def test_block_sums_match_the_naive_loop_on_the_stream(cell, state):
+@pytest.mark.parametrize("by", ["source", "target"])
+def test_block_sums_match_the_naive_loop_on_the_stream(cell, state, by):
     model, stream = _model(cell), _stream()
     sample = memory.sample_segments(model, stream, length=10, positions=40, blocks=3)
     parity = memory.Grouping(stream % 2, ["even", "odd"])
     sums = memory.block_sums(
-        model, sample, {"parity": parity}, state=state, max_delay=D
+        model, sample, {"parity": parity}, state=state, max_delay=D, by=by
     )["parity"]
     assert sums.sums.shape[:2] == (2, 3)
     for k in range(2):
         members = set(np.flatnonzero(stream % 2 == k).tolist())
-        ref, count = _reference_mean(model, stream, sample, members, state)
+        ref, count = _reference_mean(model, stream, sample, members, state, by)
         assert torch.allclose(sums.mean(k), ref, atol=1e-12)
         assert torch.equal(sums.counts[k].sum(0), count)
+
+
+def test_source_and_target_groupings_differ_on_a_constructed_text():
+    """A text where word 0 is always followed by word 1: grouped by source
+    (the paper's: how word 0 is remembered tau steps later) word 0's mean at
+    delay 1 averages d s_{t+1} / d e_t over its occurrences t; grouped by
+    target it averages d s_t / d e_{t-1}, the memory of whatever preceded
+    word 0. The default is by source and matches the naive reference."""
+    model = _model()
+    rng = np.random.default_rng(3)
+    stream = rng.integers(2, V, N)
+    stream[::5] = 0
+    stream[1::5] = 1
+    sample = memory.sample_segments(model, stream, length=10, blocks=2)
+    word0 = memory.Grouping(np.where(stream == 0, 0, -1), ["w0"])
+    members = set(np.flatnonzero(stream == 0).tolist())
+    default = memory.block_sums(model, sample, {"w": word0}, max_delay=D)["w"]
+    target = memory.block_sums(model, sample, {"w": word0}, max_delay=D,
+                               by="target")["w"]  # fmt: skip
+    src_ref, src_n = _reference_mean(model, stream, sample, members, by="source")
+    tgt_ref, tgt_n = _reference_mean(model, stream, sample, members, by="target")
+    assert default.meta["by"] == "source"
+    assert torch.allclose(default.mean(0), src_ref, atol=1e-12)
+    assert torch.allclose(target.mean(0), tgt_ref, atol=1e-12)
+    # word 0 sits at offsets 0 and 5 of each 10-token segment: as a source it
+    # has targets at every delay; as a target, none at delays 1..4 from offset 0
+    assert torch.equal(default.counts[0].sum(0), src_n) and (src_n > 0).all()
+    assert not torch.equal(src_n, tgt_n)
+    gap = (default.mean(0)[1] - target.mean(0)[1]).abs().max()
+    assert gap > 1e-3  # the two groupings are different numbers
+
+
+@pytest.mark.parametrize("density", [1.0, 0.15])
+def test_source_label_sums_match_dense_source_masks(density):
+    """The engine's scatter by source label (with its skipping of streams far
+    from any labelled source and its stream batches) against the dense
+    per-group masks by source."""
+    model = _model()
+    gen = torch.Generator().manual_seed(5)
+    tokens = torch.randint(0, V, (14, 3), generator=gen)
+    labels = torch.randint(0, 3, (14, 3), generator=gen)
+    labels[torch.rand(14, 3, generator=gen) > density] = -1
+    masks = {str(k): labels == k for k in range(3)}
+    dense = sg.state_gradient_sums(model, tokens, masks, max_delay=D, by="source")
+    for batch in (1, 2, 8):
+        lab = sg.label_gradient_sums(model, tokens, labels, 3, max_delay=D,
+                                     by="source", batch=batch)  # fmt: skip
+        assert torch.allclose(lab.sums, dense.sums, atol=1e-12, rtol=0)
+        assert torch.equal(lab.counts, dense.counts)
+    with pytest.raises(ValueError, match="by="):
+        sg.label_gradient_sums(model, tokens, labels, 3, by="middle")
 
 
 def test_streamed_words_equal_one_pass_and_respect_the_budget():
@@ -155,9 +207,10 @@ def test_bootstrap_replicates_follow_their_definition():
         assert torch.allclose(reps[r], total / count[:, None, None], atol=1e-14)
     assert torch.allclose(reps[1], sums.mean(0), atol=1e-14)  # each block once
     # the batched float32 path the bands use draws the same replicates
-    (fast, ok), *_ = list(memory._replicates(sums, 0, None, 7, 3, 1 << 30))
+    (fast, ok, scale), *_ = list(memory._replicates(sums, 0, None, 7, 3, 1 << 30))
     want = sums.replicate_means(0, memory._boot_weights(3, 7, 3))
-    assert ok.all() and torch.allclose(fast.double(), want, atol=1e-6, rtol=1e-5)
+    fast = fast.double() * scale[None, :, None, None]
+    assert ok.all() and torch.allclose(fast, want, atol=1e-6, rtol=1e-5)
     g = torch.randn(7, 9, 4, dtype=torch.float64)
     assert torch.allclose(memory._gram_svdvals(g), torch.linalg.svdvals(g), atol=1e-12)
     table = memory.curves({"all": sums}, n_boot=50)
@@ -295,12 +348,12 @@ def test_states_at_segment_starts_match_stepping_the_view(kind):
 
 
 def test_delays_without_targets_are_nan_not_an_error():
-    """A group whose targets all sit at a segment's first position has no
-    source at delays >= 1: NaN there, numbers at delay 0."""
+    """A group of sources all at a segment's last position has no target at
+    delays >= 1: NaN there, numbers at delay 0."""
     model, stream = _model(), _stream()
     sample = memory.sample_segments(model, stream, length=10, blocks=3)
     first = np.full(N, -1)
-    first[::10] = 0
+    first[9::10] = 0
     sums = memory.block_sums(model, sample, {"first": memory.Grouping(first, ["f"])},
                              max_delay=D)  # fmt: skip
     table = memory.curves(sums, n_boot=20)
@@ -311,3 +364,26 @@ def test_delays_without_targets_are_nan_not_an_error():
     props = memory.property_curves(sums["first"], "f", {"x": d}, n_boot=20)
     assert props[props.delay == 0].value.notna().all()
     assert props[props.delay > 0].value.isna().all()
+
+
+def test_bands_survive_values_tens_of_decades_small():
+    """The float32 replicates scale each delay first: a curve falling to
+    1e-40 (a vanilla RNN's sigma_1) keeps finite bands that bracket it, the
+    same bands relative to the value as the unscaled curve's."""
+    model, stream = _model(), _stream()
+    sample = memory.sample_segments(model, stream, length=10, blocks=4)
+    sums = memory.block_sums(model, sample, {"all": memory.Grouping.single(N)},
+                             max_delay=D)["all"]  # fmt: skip
+    tiny = memory.BlockSums(sums.sums.double() * 1e-40, sums.counts, sums.groups)
+    a = memory.group_draws(sums, 0, n_boot=40)
+    b = memory.group_draws(tiny, 0, n_boot=40)
+    value, boot = b["sigma_1"]
+    assert np.isfinite(boot).all() and (boot > 0).all()
+    np.testing.assert_allclose(value, a["sigma_1"][0] * 1e-40, rtol=1e-10)
+    np.testing.assert_allclose(boot, a["sigma_1"][1] * 1e-40, rtol=1e-4)
+    np.testing.assert_allclose(b["selectiveness"][1], a["selectiveness"][1], rtol=1e-4)
+    table = memory.draws_table(b)
+    sig = table[table.statistic == "sigma_1"]
+    assert (sig.lo <= sig.value * (1 + 1e-3)).all() and (
+        sig.value <= sig.hi * (1 + 1e-3)
+    ).all()

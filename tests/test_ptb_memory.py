@@ -7,12 +7,14 @@ the engine's all-delay sums for the per-word delay-0 pass.
 
 import dataclasses
 import math
+import types
 
 import numpy as np
 import pytest
 import torch
 
 from rnnmem_utils import config
+from rnnmem_utils.analysis import memory as mem
 from rnnmem_utils.analysis import state_gradients as sg
 from rnnmem_utils.data import corpora, ptb, treebank
 from rnnmem_utils.data.corpora import DataError
@@ -189,6 +191,36 @@ def test_resume_from_epoch_checkpoint_equals_uninterrupted(tmp_path):
     assert _same(whole, resumed)
 
 
+@pytest.mark.parametrize("clip", [5.0, 1e-3, 1e6])  # clipped or not
+def test_e4_step_is_the_papers_summed_cost_step(clip):
+    """One update of E4's training equals the paper's TF update, computed here
+    independently: cost = cross-entropy summed over the unrolled steps / batch
+    size, its gradient clipped to global norm ``clip``, SGD at ``lr``."""
+    cfg = types.SimpleNamespace(epochs=1, batch_size=2, seq_len=7, lr=0.3,
+                                clip=clip, lr_decay=0.8, decay_after=6)  # fmt: skip
+    tokens = np.random.default_rng(0).integers(0, 30, 2 * 8)  # one chunk of 7
+    ours, ref = _tiny(), _tiny()
+    torch.manual_seed(1)
+    training.train(ours, tokens, zoo.settings(cfg), progress=False)
+    data = training.batchify(tokens, cfg.batch_size)
+    torch.manual_seed(1)  # the same dropout masks (none in _tiny) and order
+    ref.train()
+    logits, _ = ref(data[:-1], ref.init_state(cfg.batch_size))
+    cost = (
+        torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), data[1:].flatten(), reduction="sum"
+        )
+        / cfg.batch_size
+    )
+    cost.backward()
+    torch.nn.utils.clip_grad_norm_(ref.parameters(), cfg.clip)
+    with torch.no_grad():
+        for w in ref.parameters():
+            w -= cfg.lr * w.grad
+    for a, b in zip(ours.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
 def test_paper_initialisation():
     m = zoo.build(_Cfg, "lstm256", 50)
     assert m.rnn.bias_ih_l0.abs().max() == 0 and m.rnn.bias_hh_l0.abs().max() == 0
@@ -248,22 +280,65 @@ def test_per_word_delay0_equals_engine_groups():
     torch.testing.assert_close(sums, ref.sums[:, 0])
 
 
-def test_bootstrap_stats_value_is_the_full_mean():
-    g = torch.randn(4, 3, 5, 2, dtype=torch.float64)  # 4 blocks, D=3, H=5, E=2
-    counts = torch.tensor([[2.0, 2, 1], [1, 1, 1], [3, 3, 2], [1, 2, 2]])
-    sums = sg.GradientSums(g, counts, tuple(f"all|{k}" for k in range(4)))
-    out = analyses.bootstrap_stats(sums, n_boot=30)["all"]
-    mean = g.sum(0) / counts.sum(0)[:, None, None]
-    sv = torch.linalg.svdvals(mean)
-    torch.testing.assert_close(out["value"][0], sv[:, 0])
-    torch.testing.assert_close(out["value"][1], sv[:, 0] / sv.sum(-1))
-    assert out["boot"].shape == (30, len(analyses.STATISTICS), 3)
+def _e4_cfg(**kw):
+    base = dict(positions=400, seed=0, max_delay=3, gradient_streams=2, bootstrap=30)
+    return types.SimpleNamespace(**{**base, **kw})
 
 
-def test_grid_refuses_too_many_positions():
-    cfg = config.resolve("ptb_memory", "smoke", {"positions": 80_000})
+def test_e4_groups_by_source_on_a_constructed_text():
+    """Every E4 grouping is the paper's: G[t, tau] = d s_t / d e_{t-tau}
+    filed under the class of the word at t - tau. A text in which each noun
+    is followed by a determiner tells it apart from filing by the word at t:
+    the nouns' mean at delay 1 is then the memory of nouns one step later,
+    not the memory of the determiners that precede them."""
+    m = _tiny().double().eval()
+    d = 3
+    rng = np.random.default_rng(0)
+    ids = rng.integers(2, 30, 400)
+    tags = np.array(["JJ"] * 400, dtype=object)
+    ids[::4], tags[::4] = 0, "NN"  # noun, then a determiner
+    ids[1::4], tags[1::4] = 1, "DT"
+    cfg = _e4_cfg(max_delay=d)
+    smp = analyses.sample(m, ids, cfg)
+    sums = analyses.group_sums(m, smp, {"pos": analyses.pos_grouping(tags)}, cfg)
+    nouns = sums["pos"].mean(sums["pos"].index("N"))
+    # naive reference: the per-unit loop over every target of each segment
+    tokens = torch.as_tensor(ids)[:, None]
+    total = {"source": torch.zeros(d, 12, 8, dtype=torch.float64)}
+    total["target"] = total["source"].clone()
+    count = {k: torch.zeros(d, dtype=torch.float64) for k in total}
+    for seg in smp.positions.T:
+        for k, t in enumerate(seg):
+            g = sg.naive_state_gradients(m, tokens, int(t), max_delay=d)
+            for tau in range(min(k, d - 1) + 1):
+                for by, pos in (("source", t - tau), ("target", t)):
+                    if tags[pos] == "NN":
+                        total[by][tau] += g[tau]
+                        count[by][tau] += 1
+    mean = {k: total[k] / count[k][:, None, None] for k in total}
+    torch.testing.assert_close(nouns, mean["source"], atol=1e-10, rtol=0)
+    assert (nouns[1] - mean["target"][1]).abs().max() > 1e-4
+
+
+def test_draws_value_is_the_full_mean_and_survives_the_store():
+    g = torch.randn(1, 4, 3, 5, 2, dtype=torch.float64)  # 4 blocks, D=3, H=5, E=2
+    counts = torch.tensor([[[2.0, 2, 1], [1, 1, 1], [3, 3, 2], [1, 2, 2]]])
+    sums = mem.BlockSums(g, counts, ("all",))
+    packed = analyses.draws({"all": sums}, _e4_cfg())["all"]["all"]
+    out = analyses.unpack(packed)
+    mean = g[0].sum(0) / counts[0].sum(0)[:, None, None]
+    sv = torch.linalg.svdvals(mean).numpy()
+    np.testing.assert_allclose(out["sigma_1"][0], sv[:, 0])
+    np.testing.assert_allclose(out["selectiveness"][0], sv[:, 0] / sv.sum(-1))
+    assert out.boot.shape == (30, len(analyses.STATISTICS), 3)
+    table = analyses.tidy({"all": out}, model="m")
+    assert list(table.columns[:2]) == ["model", "group"] and len(table) == 4 * 3
+    assert (table.lo <= table.hi).all() and table["count"].iloc[0] == 7
+
+
+def test_sample_refuses_too_many_positions():
     with pytest.raises(ValueError, match="analysis tokens"):
-        analyses.grid(1000, cfg)
+        analyses.sample(_tiny(), np.zeros(1000, dtype=int), _e4_cfg(positions=1200))
 
 
 # ---------------------------------------------------------------------------

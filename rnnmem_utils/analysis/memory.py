@@ -9,17 +9,27 @@ The pipeline (each step a function; every table tidy, one row per value)::
                  "word": Grouping(stream, vocab, bootstrap=False)}  # many groups
     sums = block_sums(model, sample, {k: groupings[k] for k in ("all", "pos")})
     table = curves(sums, chol=embedding_cholesky(emb))      # sigma_1, ... with bands
+    draws = curve_draws(sums, chol=...)                     # the same, as draws
     words = streamed_curves(model, sample, {"word": groupings["word"]}, chol=...)
     fits = decay_fits(words)                                 # sigma_1 = a exp(-b tau)
     d = difference_vector(emb, plural_ids, singular_ids, chol)
     props = property_curves(sums["pos"], "N", {"sg-pl": d}, chol=...)
 
+Grouping. G[t, tau] = d s_t / d e_{t-tau} goes to the group of the SOURCE
+t - tau, the word whose embedding is differentiated (``by="source"``, the
+default): the paper averages "the gradient matrices over all occurrences of
+a word" (section 4.3.4) or of a POS class (4.3.3) to see how that word is
+remembered tau steps later, and its public code files each matrix under the
+input word at t - tau. ``by="target"`` (the word at t) is kept for
+comparison; the two differ at every delay > 0.
+
 Sampling. The analysed text is one stream (N,) of token ids, cut into disjoint
 segments of ``length`` tokens; ``positions`` (a budget) picks a random subset.
 Each segment starts from the model's true state at its first token (one
-forward pass over the stream), so G[t, tau] is exact for every source inside
-the segment: a target at offset k contributes delays 0..k, and ``n`` (the
-count per delay) says how many targets each delay averages.
+forward pass over the stream), so G[t, tau] is exact for every source and
+target inside the segment: a source at offset k contributes delays
+0..length-1-k (a target at offset k, delays 0..k), and ``n`` (the count per
+delay) says how many matrices each delay averages.
 
 Bands. Segments are assigned at random to ``blocks`` bootstrap blocks; the
 sums are kept per block, and a bootstrap replicate resamples blocks with
@@ -292,6 +302,7 @@ def block_sums(
     *,
     state: str = "c",
     max_delay: int = 50,
+    by: str = "source",
     max_bytes: int = 2 << 30,
     dtype: torch.dtype | None = None,
     batch: int = 8,
@@ -299,7 +310,8 @@ def block_sums(
 ) -> dict[str, BlockSums]:
     """One sweep of the engine over ``sample``: sums per group and block of
     every grouping, held in memory (at most ``max_bytes`` of sums, else a
-    ValueError: use :func:`streamed_curves`). ``dtype`` of the sums: the
+    ValueError: use :func:`streamed_curves`). ``by``: group G[t, tau] by the
+    label of the source t - tau (the paper's) or of the target t. ``dtype`` of the sums: the
     model's by default (float32 sums of one block's few thousand terms keep
     about 6 digits); the means are formed in float64."""
     view = sg.analysis_view(model)
@@ -329,6 +341,7 @@ def block_sums(
         offset,
         state=state,
         max_delay=max_delay,
+        by=by,
         initial_state=sample.initial_state,
         batch=batch,
         dtype=dtype,
@@ -341,7 +354,11 @@ def block_sums(
             part.unflatten(0, (k, m)),
             sums.counts[lo : lo + k * m].view(k, m, -1),
             groupings[name].names,
-            meta={"state": state, "bytes": part.element_size() * part.nelement()},
+            meta={
+                "state": state,
+                "by": by,
+                "bytes": part.element_size() * part.nelement(),
+            },
         )
     return out
 
@@ -380,16 +397,21 @@ def _boot_weights(n_blocks: int, n_boot: int, seed: int) -> torch.Tensor:
 
 
 def _replicates(bs: BlockSums, k, chol, n_boot, seed, max_bytes):
-    """Yield (means, ok) of bootstrap replicates of group k in batches under
-    ``max_bytes``: means (R_b, D', H, E) normalised, ok (R_b, D') where the
-    replicate has a target at that delay (elsewhere the mean is 0, not NaN).
-    D' = the delays with any target. The block sums are normalised once."""
+    """Yield (means, ok, scale) of bootstrap replicates of group k in batches
+    under ``max_bytes``: means (R_b, D', H, E) normalised and divided by
+    ``scale`` (D',), ok (R_b, D') where the replicate has a target at that
+    delay (elsewhere the mean is 0, not NaN). D' = the delays with any
+    target. The block sums are normalised once."""
     if bs.n_blocks < 2 or n_boot < 1:
         return
     has = bs.counts[k].sum(0) > 0
     blocks = bs.sums[k][:, has].double()  # (M, D', H, E)
     blocks = sg.normalise(blocks, chol) if chol is not None else blocks
-    # replicates in float32: a band needs 3 digits, and it halves the time
+    # replicates in float32 (a band needs 3 digits, and it halves the time),
+    # each delay scaled to O(1) first: sigma_1 spans tens of decades over the
+    # delays (a vanilla RNN), and its Gram matrix would underflow float32
+    scale = blocks.abs().amax(dim=(0, 2, 3)).clamp(min=1e-300)  # (D',)
+    blocks = blocks / scale[None, :, None, None]
     flat = blocks.reshape(bs.n_blocks, -1).float()
     counts = bs.counts[k][:, has].float()  # (M, D')
     weights = _boot_weights(bs.n_blocks, n_boot, seed).float()
@@ -399,7 +421,7 @@ def _replicates(bs: BlockSums, k, chol, n_boot, seed, max_bytes):
         w = weights[lo : lo + step]
         count = w @ counts  # (R_b, D')
         total = (w @ flat).view(len(w), *blocks.shape[1:])
-        yield total / count.clamp(min=1)[..., None, None], count > 0
+        yield total / count.clamp(min=1)[..., None, None], count > 0, scale
 
 
 def _spread(values: np.ndarray, has: np.ndarray) -> np.ndarray:
@@ -446,28 +468,94 @@ def curves(
     return pd.concat(frames, ignore_index=True)[CURVE_COLUMNS]
 
 
-def _group_curves(bs, k, chol, statistics, n_boot, level, seed, max_bytes):
-    """Rows of one group: statistics of the mean per delay, NaN at delays
-    without a target; bands from the replicates that have one."""
+# statistics in units of the matrix (they scale with G); the others are ratios
+_SCALED = ("sigma_1", "sum_sigma")
+
+
+@dataclass
+class Draws:
+    """One group's curves and their bootstrap draws: ``value`` (S, D) the
+    statistics of the mean matrix, ``boot`` (R, S, D) those of the R
+    replicates (NaN where a replicate has no target), ``n`` (D,) the matrices
+    averaged per delay; S = ``statistics``. The replicates of every group
+    and every model reuse the same block weights for a given ``seed`` and
+    number of blocks, so draw r of two curves over the same sample is a
+    paired draw of their difference."""
+
+    value: np.ndarray
+    boot: np.ndarray
+    n: np.ndarray
+    statistics: tuple[str, ...]
+
+    def __getitem__(self, statistic: str) -> tuple[np.ndarray, np.ndarray]:
+        """(value (D,), draws (R, D)) of one statistic."""
+        k = self.statistics.index(statistic)
+        return self.value[k], self.boot[:, k]
+
+
+def group_draws(
+    bs: BlockSums,
+    k: int,
+    *,
+    chol=None,
+    statistics=STATISTICS,
+    n_boot: int = 100,
+    seed: int = 0,
+    max_bytes: int = 1 << 30,
+) -> Draws:
+    """:class:`Draws` of group ``k``: point values from the SVD of the mean
+    (float64), draws from the replicates (eig of the Gram matrix)."""  # fmt: skip
+    statistics = tuple(statistics)
     n = bs.counts[k].sum(0).numpy()
     has = n > 0
     g = bs.mean(k)[torch.as_tensor(has)]
     g = sg.normalise(g, chol) if chol is not None else g
     point = _stats(torch.linalg.svdvals(g))
-    reps = {s: [] for s in statistics}
-    for batch, ok in _replicates(bs, k, chol, n_boot, seed, max_bytes):
-        stats = _stats(_gram_svdvals(batch))
-        for s in statistics:
-            reps[s].append(torch.where(ok, stats[s], torch.nan).numpy())
+    value = np.full((len(statistics), len(n)), np.nan)
+    for i, s in enumerate(statistics):
+        value[i, has] = point[s].numpy()
+    reps = []
+    for batch, ok, scale in _replicates(bs, k, chol, n_boot, seed, max_bytes):
+        stats = _stats(_gram_svdvals(batch).double())
+        part = np.full((len(batch), len(statistics), len(n)), np.nan)
+        for i, s in enumerate(statistics):
+            v = stats[s] * scale if s in _SCALED else stats[s]
+            part[:, i, has] = torch.where(ok, v, torch.nan).numpy()
+        reps.append(part)
+    boot = np.concatenate(reps) if reps else np.empty((0, len(statistics), len(n)))
+    return Draws(value, boot, n, statistics)
+
+
+def curve_draws(sums: Mapping[str, BlockSums], **kw) -> dict[str, dict[str, Draws]]:
+    """``{grouping: {group: Draws}}`` of every group (keywords of
+    :func:`group_draws`): what claims compare draw by draw."""
+    return {name: {g: group_draws(bs, k, **kw) for k, g in enumerate(bs.groups)}
+            for name, bs in sums.items()}  # fmt: skip
+
+
+def draws_table(draws: Draws, level: float = 0.95) -> pd.DataFrame:
+    """Tidy rows (delay, statistic, value, lo, hi, n) of one group's draws:
+    percentile bands at ``level`` (NaN without replicates or targets)."""
     rows = []
-    for s in statistics:
-        value, lo, hi = (np.full(len(n), np.nan) for _ in range(3))
-        value[has] = point[s].numpy()
-        if reps[s]:
-            lo[has], hi[has] = _interval(np.concatenate(reps[s]), level)
-        rows.append(pd.DataFrame({"delay": np.arange(len(n)), "statistic": s,
-                                  "value": value, "lo": lo, "hi": hi, "n": n}))  # fmt: skip
+    delays = np.arange(len(draws.n))
+    for s in draws.statistics:
+        value, boot = draws[s]
+        lo = hi = np.full(len(delays), np.nan)
+        if len(boot):
+            with warnings.catch_warnings():  # all-NaN delays (no target): NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
+                lo, hi = _interval(boot, level)
+        rows.append(pd.DataFrame({"delay": delays, "statistic": s, "value": value,
+                                  "lo": lo, "hi": hi, "n": draws.n}))  # fmt: skip
     return pd.concat(rows, ignore_index=True)
+
+
+def _group_curves(bs, k, chol, statistics, n_boot, level, seed, max_bytes):
+    """Rows of one group: statistics of the mean per delay, NaN at delays
+    without a target; bands from the replicates that have one."""
+    return draws_table(group_draws(bs, k, chol=chol, statistics=statistics,
+                                   n_boot=n_boot, seed=seed, max_bytes=max_bytes),
+                       level)  # fmt: skip
 
 
 def streamed_curves(
@@ -478,6 +566,7 @@ def streamed_curves(
     chol: torch.Tensor | None = None,
     state: str = "c",
     max_delay: int = 50,
+    by: str = "source",
     max_bytes: int = 2 << 30,
     statistics: Sequence[str] = STATISTICS,
     n_boot: int = 100,
@@ -511,7 +600,7 @@ def streamed_curves(
     for part in plan:
         sub = {name: groupings[name].restrict(ids) for name, ids in part.items()}
         sums = block_sums(view, sample, sub, state=state, max_delay=max_delay,
-                          max_bytes=max_bytes, dtype=dtype, batch=batch,
+                          by=by, max_bytes=max_bytes, dtype=dtype, batch=batch,
                           progress=progress)  # fmt: skip
         peak = max(peak, sum(bs.meta["bytes"] for bs in sums.values()))
         # the bands' replicate batches get a quarter of the budget beside the sums
@@ -607,7 +696,7 @@ def property_curves(
         point.update({f"cosine_top{t}": top_cosine(sub, d, t) for t in tops})
         point = {m: _spread(v.numpy(), has) for m, v in point.items()}
         reps = {m: [] for m in point}
-        for batch, ok in _replicates(sums, k, chol, n_boot, seed, max_bytes):
+        for batch, ok, _ in _replicates(sums, k, chol, n_boot, seed, max_bytes):
             for m, v in _measures_from_gram(batch, d, tops).items():
                 reps[m].append(torch.where(ok, v, torch.nan).numpy())
         for m, value in point.items():

@@ -514,21 +514,26 @@ def label_gradient_sums(
     names: tuple[str, ...] | None = None,
     state: str = "c",
     max_delay: int = 50,
+    by: str = "target",
     initial_state=None,
     batch: int = 8,
     dtype: torch.dtype = torch.float64,
     method: str = "folded",
     progress: bool = False,
 ) -> GradientSums:
-    """Sum G[t, tau] by the label of the target t: one accumulator per label.
+    """Sum G[t, tau] by a position's label: one accumulator per label.
 
     ``tokens`` (T, S): S independent streams (segments), each from its own
     ``initial_state`` (a tuple of (S, H) tensors; default zeros). ``labels``
-    (T, S) or (J, T, S) int: J labellings of the targets (e.g. POS class and
-    frequency bin), each position's label in ``[0, n_labels)`` or -1 (not a
-    target); every labelling adds into the same ``n_labels`` accumulators, so
-    give them disjoint ranges. G[t, tau] is counted for tau <= t (its source
-    exists in the stream).
+    (T, S) or (J, T, S) int: J labellings of the positions (e.g. POS class and
+    frequency bin), each position's label in ``[0, n_labels)`` or -1 (not
+    counted); every labelling adds into the same ``n_labels`` accumulators, so
+    give them disjoint ranges. ``by="target"``: G[t, tau] goes to the label of
+    the target t; ``by="source"``: to the label of the input t - tau whose
+    embedding is differentiated (Verwimp et al.'s averages over a word or a
+    POS class: how that input is remembered tau steps later). Either way
+    G[t, tau] is counted for tau <= t (its source exists in the stream) and
+    t < T (its target does).
 
     Cost and memory. Each position adds its (D, E, H) tangents into one
     accumulator per labelling (a scatter, not a product over groups), so the
@@ -538,6 +543,8 @@ def label_gradient_sums(
     so sparse targets (a few words) cost their windows, not the whole stream.
     """
     _check_method(method)
+    if by not in ("target", "source"):
+        raise ValueError(f"by={by!r}; options are ['source', 'target']")
     labels = labels[None] if labels.dim() == 2 else labels
     if labels.shape[1:] != tokens.shape:
         raise ValueError(f"labels {tuple(labels.shape)}; tokens {tuple(tokens.shape)}")
@@ -551,7 +558,11 @@ def label_gradient_sums(
     hidden = first[k_state].shape[-1]
     n_in = view.embed(tokens[:1, :1]).shape[-1]
     acc = _LabelAccumulator(n_labels, max_delay, n_in, hidden, dtype)
-    active = _active(labels, max_delay)
+    active = _active(labels, max_delay, by)
+    # by source, delay tau of step t reads the label of t - tau: pad D - 1
+    # unlabelled positions before the stream so every window is full
+    pad = max_delay - 1 if by == "source" else 0
+    labels = torch.cat([labels.new_full((len(labels), pad, n_streams), -1), labels], 1)
     for lo in range(0, n_streams, batch):
         sl = slice(lo, min(lo + batch, n_streams))
         if not active[:, sl].any():
@@ -562,7 +573,10 @@ def label_gradient_sums(
         lab = labels[:, :, sl]
 
         def accumulate(t, d_out, lab=lab):
-            acc.add(lab[:, t], t, d_out[k_state])
+            if by == "target":
+                acc.add(lab[:, t], t, d_out[k_state])
+            else:  # (J, D, S'): the labels of sources t, t - 1, ..., t - D + 1
+                acc.add_sources(lab[:, t : t + max_delay].flip(1), d_out[k_state])
 
         _sweep(view, xs, s, accumulate, max_delay=max_delay, method=method,
                active=active[:, sl], progress=progress)  # fmt: skip
@@ -570,13 +584,19 @@ def label_gradient_sums(
     return acc.result(tuple(names))
 
 
-def _active(labels, max_delay):
-    """(T, S) bool: a target lies in [t, t + D - 1] of the stream."""
-    is_target = (labels >= 0).any(0).to(torch.long)  # (T, S)
-    n_steps = is_target.shape[0]
-    c = torch.cat([is_target.new_zeros(1, is_target.shape[1]), is_target.cumsum(0)])
-    ends = (torch.arange(n_steps) + max_delay).clamp(max=n_steps)
-    return (c[ends] - c[:-1]) > 0
+def _active(labels, max_delay, by="target"):
+    """(T, S) bool: where the sweep must run. By target: a labelled target
+    lies in [t, t + D - 1] (t is one of its sources); by source: a labelled
+    source lies in [t - D + 1, t] (t is one of its targets)."""
+    marked = (labels >= 0).any(0).to(torch.long)  # (T, S)
+    n_steps = marked.shape[0]
+    c = torch.cat([marked.new_zeros(1, marked.shape[1]), marked.cumsum(0)])
+    steps = torch.arange(n_steps)
+    if by == "target":
+        lo, hi = steps, (steps + max_delay).clamp(max=n_steps)
+    else:
+        lo, hi = (steps - max_delay + 1).clamp(min=0), steps + 1
+    return (c[hi] - c[lo]) > 0
 
 
 class _Weights:
@@ -662,6 +682,25 @@ class _LabelAccumulator:
             rows = flat if len(sel) == len(lab) else flat[sel]  # no copy if all
             self.sums.index_add_(0, lab[sel], rows.to(self.sums.dtype))
             self.counts.index_add_(0, lab[sel], valid.expand(len(sel), -1))
+
+    def add_sources(self, labels_src, d_s):
+        """labels_src (J, D, B): the label of the source of each delay and
+        stream; d_s (B, D*E, H) tangents ordered by delay. Each (delay,
+        stream) row goes to its source's label at that delay."""
+        n_delays = self.shape[1]
+        per_delay = self.sums.view(-1, self.sums.shape[1] // n_delays)  # (K*D, E*H)
+        flat = None
+        for lab in labels_src:
+            tau, b = (lab >= 0).nonzero(as_tuple=True)
+            if not len(tau):
+                continue
+            if flat is None:
+                flat = d_s.reshape(d_s.shape[0], n_delays, -1)  # (B, D, E*H)
+            rows = lab[tau, b] * n_delays + tau
+            per_delay.index_add_(0, rows, flat[b, tau].to(self.sums.dtype))
+            self.counts.view(-1).index_add_(
+                0, rows, torch.ones(len(rows), dtype=torch.float64)
+            )
 
     def result(self, names) -> GradientSums:
         if len(names) != self.shape[0]:

@@ -62,7 +62,9 @@ def normalisation(curves: pd.DataFrame):
         part = base[base.normalisation == norm]
         _band(left, part[part.statistic == "sigma_1"], label, color)
         _band(right, part[part.statistic == "selectiveness"], "σ1/Σσ " + label, color)
-        _band(right, part[part.statistic == "top5"], "Σ5σ/Σσ " + label, color, "--")
+        _band(
+            right, part[part.statistic == "share_top5"], "Σ5σ/Σσ " + label, color, "--"
+        )
     left.set(yscale="log", xlabel="delay τ", ylabel="σ1")
     right.set(xlabel="delay τ", ylabel="ratio of singular values")
     left.legend(fontsize=8)

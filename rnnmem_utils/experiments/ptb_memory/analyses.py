@@ -1,17 +1,22 @@
-"""E4's analyses on the gold-tagged held-out treebank lines (sections 4.3.2-4.3.4).
+"""E4's analyses on the gold-tagged held-out treebank lines (sections 4.3.2-5).
 
 The analysis set is the treebank sentences that align exactly with
 ``ptb.train.txt`` (held out of training), as one token stream with a gold tag
-per token (``EOS`` for ``<eos>``). It is cut into ``gradient_streams``
-parallel streams (the layout of :func:`rnnmem_utils.training.lm.batchify`),
-each read from its start; the first ``max_delay`` steps are a burn-in so that
-every counted target has its whole history of delays.
+per token (``EOS`` for ``<eos>``). Every curve goes through
+:mod:`rnnmem_utils.analysis.memory`, one implementation for all of them:
+the stream is cut into segments of :data:`SEGMENT` tokens, each started from
+the model's true state (:func:`sample`, the same segments and bootstrap
+blocks for every model, so draw r of two models' curves is a paired draw of
+their difference); the engine sums G per group and block; the statistics and
+their bootstrap draws come from :func:`memory.curve_draws`.
 
-Sampling error. Positions are split into ``BLOCKS`` blocks of whole streams;
-the engine sums each block separately (one group per block), and a bootstrap
-over blocks (resampling whole streams, which keeps the correlation of
-neighbouring positions) gives a percentile band for every statistic of every
-curve.
+Grouping. Every group -- a POS class (Figure 8a), a word (Figure 9), the
+nouns or verbs of section 5 -- collects G[t, tau] = d s_t / d e_{t-tau} by
+the word at the SOURCE t - tau, whose embedding is differentiated
+(:data:`GROUP_BY`): the paper averages "the gradient matrices over all
+occurrences of a word" to see how that word is remembered, and its public
+code files each matrix under the input word at t - tau. At delay 0 source
+and target coincide (Figure 8b's per-word sigma_1, :func:`per_word_delay0`).
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ...analysis import memory as mem
 from ...analysis import state_gradients as sg
 
-BLOCKS = 8  # bootstrap units (blocks of streams) of the all-word curves
-POS_BLOCKS = 4  # fewer for the per-class sums: memory is groups x D x E x H
+GROUP_BY = "source"  # the paper's grouping (module docstring)
+SEGMENT = 200  # analysis segments start from the model's true state
+BLOCKS = 8  # bootstrap units: random sets of whole segments
 # Figure 8a's classes: PTB tags of each word class (the union of its tags,
 # as Table 3's word classes); "Conj-P" = conjunctions and prepositions
 POS_CLASSES = {
@@ -37,7 +44,7 @@ POS_CLASSES = {
 }
 # Figure 8b: training-frequency bins; the paper names "< 10" and ">= 500"
 FREQ_EDGES = (10, 100, 500)
-STATISTICS = ("sigma_1", "selectiveness", "top5", "sum_sigma")
+STATISTICS = ("sigma_1", "selectiveness", "share_top5", "sum_sigma")
 
 
 def freq_label(count: int) -> str:
@@ -64,124 +71,70 @@ def analysis_stream(alignment, vocab) -> tuple[np.ndarray, np.ndarray]:
     return np.array(ids, dtype=np.int64), np.array(tags)
 
 
-def grid(n_tokens: int, cfg) -> tuple[int, int]:
-    """(T, B): rows and streams covering ``cfg.positions`` targets after the
-    ``max_delay`` burn-in (refused if the analysis set is too short)."""
-    b = cfg.gradient_streams
-    t = cfg.max_delay + -(-cfg.positions // b)
-    if t * b > n_tokens:
+def sample(model, ids, cfg) -> mem.Sample:
+    """``cfg.positions`` positions of the analysis stream in segments of
+    :data:`SEGMENT` (refused if the stream is shorter than asked)."""
+    usable = len(ids) // SEGMENT * SEGMENT
+    if cfg.positions > usable:
         raise ValueError(
-            f"positions={cfg.positions} with gradient_streams={b} and a burn-in of "
-            f"max_delay={cfg.max_delay} needs {t * b:,} analysis tokens; the "
-            f"held-out treebank lines hold {n_tokens:,}"
+            f"positions={cfg.positions:,} exceeds the {usable:,} analysis tokens "
+            f"in whole segments of {SEGMENT} (the held-out treebank lines hold "
+            f"{len(ids):,})"
         )
-    return t, b
+    return mem.sample_segments(model, ids, length=SEGMENT, positions=cfg.positions,
+                               blocks=BLOCKS, seed=cfg.seed)  # fmt: skip
+
+
+def pos_grouping(tags: np.ndarray, classes=tuple(POS_CLASSES)) -> mem.Grouping:
+    """Each position's Figure 8a class (-1: none of them)."""
+    labels = np.full(len(tags), -1)
+    for k, name in enumerate(classes):
+        labels[np.isin(tags, POS_CLASSES[name])] = k
+    return mem.Grouping(labels, classes)
+
+
+def group_sums(model, smp, groupings, cfg, *, state="c") -> dict:
+    """One sweep of the engine: sums per group and block, by :data:`GROUP_BY`."""
+    return mem.block_sums(model, smp, groupings, state=state, by=GROUP_BY,
+                          max_delay=cfg.max_delay,
+                          batch=cfg.gradient_streams)  # fmt: skip
+
+
+def draws(sums, cfg, chol=None) -> dict:
+    """``{grouping: {group: packed Draws}}`` (:func:`pack`: storable)."""
+    out = mem.curve_draws(sums, chol=chol, statistics=STATISTICS,
+                          n_boot=cfg.bootstrap, seed=cfg.seed)  # fmt: skip
+    return {
+        name: {g: pack(d) for g, d in groups.items()} for name, groups in out.items()
+    }
+
+
+def pack(d: mem.Draws) -> dict:
+    """Draws as tensors and lists: loadable from the store with weights_only."""
+    return {"value": torch.as_tensor(d.value), "boot": torch.as_tensor(d.boot),
+            "n": torch.as_tensor(d.n), "statistics": list(d.statistics)}  # fmt: skip
+
+
+def unpack(d: dict) -> mem.Draws:
+    return mem.Draws(d["value"].numpy(), d["boot"].numpy(), d["n"].numpy(),
+                     tuple(d["statistics"]))  # fmt: skip
+
+
+def tidy(draws: dict, level: float = 0.95, **labels) -> pd.DataFrame:
+    """``{group: Draws}`` -> rows (labels..., group, delay, statistic, value,
+    lo, hi, count): :func:`memory.draws_table` per group."""
+    frames = [mem.draws_table(d, level).assign(group=g) for g, d in draws.items()]
+    df = pd.concat(frames, ignore_index=True).rename(columns={"n": "count"})
+    df = df[["group", "delay", "statistic", "value", "lo", "hi", "count"]]
+    for k, v in reversed(labels.items()):
+        df.insert(0, k, v)
+    return df
 
 
 def layout(values: np.ndarray, t: int, b: int) -> np.ndarray:
     """``(N,)`` -> ``(t, b)``: stream j is the j-th contiguous piece of the text."""
     per = len(values) // b
     return values[: per * b].reshape(b, per)[:, :t].T
-
-
-def block_masks(t: int, b: int, blocks: int) -> list[torch.Tensor]:
-    """One bool mask (t, b) per block of whole streams."""
-    owner = torch.arange(b) * blocks // b  # stream -> block
-    return [(owner == k).expand(t, b).clone() for k in range(blocks)]
-
-
-def gradient_sums(model, tokens, masks: dict, cfg, *, state="c", by="target"):
-    """The engine over ``tokens`` (T, B) for every named mask (T, B)."""
-    return sg.state_gradient_sums(
-        model,
-        torch.as_tensor(tokens),
-        {k: torch.as_tensor(v) for k, v in masks.items()},
-        state=state,
-        max_delay=cfg.max_delay,
-        by=by,
-        first_target=cfg.max_delay,
-    )
-
-
-def blocked(masks: dict, t: int, b: int, blocks: int) -> dict:
-    """``{name: mask}`` -> ``{"name|k": mask & block k}``."""
-    out = {}
-    for name, m in masks.items():
-        for k, blk in enumerate(block_masks(t, b, blocks)):
-            out[f"{name}|{k}"] = torch.as_tensor(m) & blk
-    return out
-
-
-def _stats(g: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Statistics of G (..., H, E) per matrix (section 4.3.2)."""
-    sv = torch.linalg.svdvals(g.double())
-    total = sv.sum(-1).clamp(min=1e-300)
-    return {
-        "sigma_1": sv[..., 0],
-        "selectiveness": sv[..., 0] / total,
-        "top5": sv[..., :5].sum(-1) / total,
-        "sum_sigma": sv.sum(-1),
-    }
-
-
-def bootstrap_stats(sums, chol=None, n_boot: int = 200, seed: int = 0) -> dict:
-    """Statistics of the mean G of each group of blocked ``sums``, with their
-    bootstrap draws: ``{group: {"value": (S, D), "boot": (R, S, D),
-    "count": (D,)}}``, S = :data:`STATISTICS`.
-
-    ``value`` uses every block; each of the ``n_boot`` draws resamples the
-    blocks with replacement (their sums and counts, so the mean is re-formed).
-    """
-    names = [g.split("|")[0] for g in sums.groups]
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name in dict.fromkeys(names):
-        idx = [i for i, n in enumerate(names) if n == name]
-        s, c = sums.sums[idx], sums.counts[idx]  # (k, D, H, E), (k, D)
-        draws = rng.integers(0, len(idx), size=(n_boot, len(idx)))
-        w = np.stack([np.bincount(d, minlength=len(idx)) for d in draws])
-        w = torch.as_tensor(w, dtype=s.dtype)  # (R, k) multiplicities
-        boot = [_stack(_stats(_mean(torch.einsum("rk,kdhe->rdhe", part, s),
-                                    part @ c.to(s.dtype), chol)))
-                for part in w.split(25)]  # fmt: skip
-        out[name] = {
-            "value": _stack(_stats(_mean(s.sum(0), c.sum(0), chol))),
-            "boot": torch.cat(boot),
-            "count": c.sum(0),
-        }
-    return out
-
-
-def _stack(stats: dict) -> torch.Tensor:
-    return torch.stack([stats[k] for k in STATISTICS], -2)  # (..., S, D)
-
-
-def tidy(stats: dict, **labels) -> pd.DataFrame:
-    """(group, delay, statistic, value, lo, hi, count) rows; 95% percentile
-    bands from the draws; ``labels`` become constant columns."""
-    rows = []
-    for group, st in stats.items():
-        lo, hi = np.nanpercentile(st["boot"].numpy(), [2.5, 97.5], axis=0)
-        for k, stat in enumerate(STATISTICS):
-            for tau in range(st["value"].shape[-1]):
-                rows.append((group, tau, stat, float(st["value"][k, tau]),
-                             float(lo[k, tau]), float(hi[k, tau]),
-                             float(st["count"][tau])))  # fmt: skip
-    cols = ["group", "delay", "statistic", "value", "lo", "hi", "count"]
-    df = pd.DataFrame(rows, columns=cols)
-    for k, v in labels.items():
-        df.insert(0, k, v)
-    return df
-
-
-def _mean(s, c, chol):
-    g = s / c.clamp(min=1)[..., None, None]
-    return sg.normalise(g, chol) if chol is not None else g.double()
-
-
-def pos_masks(tags: np.ndarray) -> dict[str, np.ndarray]:
-    """Bool mask per Figure 8a class over an array of tags."""
-    return {k: np.isin(tags, v) for k, v in POS_CLASSES.items()}
 
 
 @torch.no_grad()
@@ -191,7 +144,8 @@ def per_word_delay0(model, tokens, *, state="c", first_target=0):
     Delay 0 needs no history of tangents: each step's input tangents (B, E, H)
     are added into one row per word (``index_add_``), float64, so the
     whole analysis vocabulary fits (about 6,000 words x E x H x 8 bytes,
-    under 1 GB at E=64, H=256) and every position is read once.
+    under 1 GB at E=64, H=256) and every position is read once. At delay 0
+    the source is the target: no choice of grouping arises.
     """
     tokens = torch.as_tensor(tokens)  # (T, B)
     words, rows = torch.unique(tokens[first_target:], return_inverse=True)

@@ -48,12 +48,13 @@ class PtbMemoryConfig(Schema):
         "delays tau = 0..max_delay-1 of the state gradients", min=1, max=500
     )
     positions: int = param(
-        "target positions (held-out treebank tokens) per state-gradient curve",
+        "analysed positions (held-out treebank tokens, in segments of 200) per "
+        "state-gradient curve",
         min=10,
         max=PTB_ANALYSIS_TOKENS,
     )
     gradient_streams: int = param(
-        "parallel streams in the state-gradient engine", min=1, max=1024
+        "segments swept in parallel by the state-gradient engine", min=1, max=1024
     )
     word_tokens: int = param(
         "held-out tokens of the per-word delay-0 analysis, Figure 8b (0 = all)",

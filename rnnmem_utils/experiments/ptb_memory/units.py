@@ -1,7 +1,9 @@
 """E4's units of work, each kept in the store, and how they are scheduled.
 
-A job is a tuple: ``("model", variant)``, ``("curve", variant, state)``,
-``("pos", variant)``, ``("words0", variant)``. :func:`compute` returns a
+A job is a tuple: ``("model", variant)``, ``("curve", variant, state)``
+(the baseline's cell-state curve also sums the POS classes in the same
+sweep and derives section 5's property curves from them),
+``("words0", variant)``, ``("fits", variant)``. :func:`compute` returns a
 job's value from the store (computing and storing it once). With
 ``cfg.workers > 1`` the jobs first run in a pool of single-threaded
 processes (models, then analyses: an analysis needs its model), and
@@ -20,6 +22,7 @@ import pandas as pd
 import torch
 
 from ... import store
+from ...analysis import memory as mem
 from ...analysis import state_gradients as sg
 from ...data import ptb, treebank
 from ..harness import single_thread
@@ -34,6 +37,7 @@ ANALYSIS_CODE = ("rnnmem_utils.analysis.state_gradients",
                  "rnnmem_utils.experiments.ptb_memory.units",
                  "rnnmem_utils.experiments.ptb_memory.probes",
                  *zoo.MODEL_CODE)  # fmt: skip
+BASELINE = "lstm256"
 CURVE_STATES = {"lstm": ("c",), "gru_tf": ("h",), "rnn": ("h",)}
 
 
@@ -74,8 +78,8 @@ def alignment_report(data: dict) -> dict:
 def plan(cfg) -> list[tuple]:
     """Every job of this configuration, models first (largest first)."""
     names = [n for n in cfg.variants if zoo.VARIANTS[n].corpus == "ptb"]
-    trained = sorted(
-        (n for n in names if zoo.VARIANTS[n].trained),
+    trained = sorted(  # WikiText-2 models too (Table 2); curves are PTB's
+        (n for n in cfg.variants if zoo.VARIANTS[n].trained),
         key=lambda n: -zoo.VARIANTS[n].hidden_size,
     )
     jobs = [("model", n) for n in trained]
@@ -84,14 +88,20 @@ def plan(cfg) -> list[tuple]:
         for state in CURVE_STATES[v.cell]:
             jobs.append(("curve", n, state))
     jobs.append(("curve", "lstm256", "h"))  # Figure 5b: the LSTM's hidden state
-    jobs += [("pos", "lstm256"), ("words0", "lstm256"), ("fits", "lstm256"),
-             ("props", "lstm256")]  # fmt: skip
-    return jobs
+    jobs += [("words0", "lstm256"), ("fits", "lstm256")]
+    # the longest analyses first, so the workers finish together
+    first = [("curve", "lstm256", "c"), ("fits", "lstm256")]
+    return (
+        [j for j in jobs if j[0] == "model"]
+        + first
+        + [j for j in jobs if j[0] != "model" and j not in first]
+    )
 
 
 def model(cfg, name, out_dir, progress=False):
     data = prepare(cfg)
-    return zoo.trained(cfg, name, data["corpus"], out_dir, progress)
+    corpus = zoo.load_corpus(name, data["corpus"], cfg.train_tokens)
+    return zoo.trained(cfg, name, corpus, out_dir, progress)
 
 
 def compute(cfg, job, out_dir, progress=False):
@@ -100,8 +110,9 @@ def compute(cfg, job, out_dir, progress=False):
     m, record, key = model(cfg, name, out_dir, progress)
     if kind == "model":
         return m, record, key
-    fn = {"curve": _curve, "pos": _pos, "words0": _words0, "fits": _fits,
-          "props": _properties}[kind]  # fmt: skip
+    fn = {"curve": _curve, "words0": _words0, "fits": _fits}[kind]
+    if kind == "curve":  # the baseline's cell state also gives Figures 8a, 10
+        rest = [*rest, name == BASELINE and rest[0] == "c"]
     return store.cached(
         out_dir, f"ptb_memory/{kind}", cfg,
         lambda: fn(cfg, m, prepare(cfg), *rest),
@@ -112,32 +123,28 @@ def compute(cfg, job, out_dir, progress=False):
     )  # fmt: skip
 
 
-def _grid(cfg, data):
-    t, b = analyses.grid(len(data["ids"]), cfg)
-    return t, b, analyses.layout(data["ids"], t, b), analyses.layout(data["tags"], t, b)
-
-
 def _chol(m):
     return sg.embedding_cholesky(m.embedding.weight.detach())
 
 
-def _curve(cfg, m, data, state):
-    t, b, ids, _ = _grid(cfg, data)
-    masks = analyses.blocked({"all": torch.ones(t, b, dtype=torch.bool)}, t, b,
-                             analyses.BLOCKS)  # fmt: skip
-    sums = analyses.gradient_sums(m, ids, masks, cfg, state=state)
-    return {
-        norm: analyses.bootstrap_stats(sums, chol, cfg.bootstrap, cfg.seed)["all"]
-        for norm, chol in (("raw", None), ("norm", _chol(m)))
+def _curve(cfg, m, data, state, classes=False):
+    """Draws of the curve over all words, raw and normalised; for the
+    baseline's cell state also per POS class (Figure 8a) and the property
+    curves of section 5, from the same sweep."""
+    smp = analyses.sample(m, data["ids"], cfg)
+    groupings = {"all": mem.Grouping.single(len(data["ids"]))}
+    if classes:
+        groupings["pos"] = analyses.pos_grouping(data["tags"])
+    sums = analyses.group_sums(m, smp, groupings, cfg, state=state)
+    chol = _chol(m)
+    out = {
+        "raw": analyses.draws({"all": sums["all"]}, cfg)["all"]["all"],
+        "norm": analyses.draws({"all": sums["all"]}, cfg, chol)["all"]["all"],
     }
-
-
-def _pos(cfg, m, data):
-    t, b, ids, tags = _grid(cfg, data)
-    masks = {k: torch.as_tensor(v) for k, v in analyses.pos_masks(tags).items()}
-    masks = analyses.blocked(masks, t, b, analyses.POS_BLOCKS)
-    sums = analyses.gradient_sums(m, ids, masks, cfg, state="c", by="source")
-    return analyses.bootstrap_stats(sums, _chol(m), cfg.bootstrap, cfg.seed)
+    if classes:
+        out["pos"] = analyses.draws({"pos": sums["pos"]}, cfg, chol)["pos"]
+        out["props"] = _properties(cfg, m, data, sums["pos"], chol)
+    return out
 
 
 def _words0(cfg, m, data):
@@ -176,7 +183,7 @@ def run_parallel(cfg, jobs, out_dir, progress=True) -> None:
     os.environ.update(env)
     try:
         with cf.ProcessPoolExecutor(cfg.workers, mp_context=ctx) as pool:
-            for phase in (("model",), ("curve", "pos", "words0", "fits", "props")):
+            for phase in (("model",), ("curve", "words0", "fits")):
                 todo = [j for j in jobs if j[0] in phase]
                 futures = [pool.submit(_in_worker, cfg, j, out_dir) for j in todo]
                 bar = tqdm(total=len(todo), disable=not progress, desc=phase[0] + "s")
@@ -196,23 +203,23 @@ def collect(cfg, data, jobs, out_dir, progress=True) -> dict:
     """Every job's value (from the store), as the notebook's tables."""
     models, ppl, logs, curves = {}, {}, [], []
     for n in cfg.variants:
-        if zoo.VARIANTS[n].corpus != "ptb":
-            continue
         m, record, _ = compute(cfg, ("model", n), out_dir, progress)
         models[n], ppl[n] = m, record["ppl"]
         logs += [{"model": n, **row} for row in record["log"]]
-    stats = {}
+    stats, pos, props = {}, {}, {}
     for job in jobs:
         if job[0] == "curve":
             value = compute(cfg, job, out_dir, progress)
-            stats[job[1:]] = value
-            for norm, st in value.items():
-                curves.append(analyses.tidy({"all": st}, model=job[1],
-                                            state=job[2], normalisation=norm))  # fmt: skip
-    pos = compute(cfg, ("pos", "lstm256"), out_dir, progress)
+            stats[job[1:]] = {k: analyses.unpack(value[k]) for k in ("raw", "norm")}
+            for norm in ("raw", "norm"):
+                curves.append(analyses.tidy({"all": stats[job[1:]][norm]},
+                                            model=job[1], state=job[2],
+                                            normalisation=norm))  # fmt: skip
+            if "pos" in value:
+                pos = {g: analyses.unpack(d) for g, d in value["pos"].items()}
+                props = value["props"]
     words0 = compute(cfg, ("words0", "lstm256"), out_dir, progress)
     fits = compute(cfg, ("fits", "lstm256"), out_dir, progress)
-    props = compute(cfg, ("props", "lstm256"), out_dir, progress)
     vocab = data["corpus"].vocab
     return {
         "table2": pd.DataFrame(zoo.table2_rows(ppl)),
@@ -247,20 +254,8 @@ def _word_table(w, vocab) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------
-# Figure 9 and section 5, through rnnmem_utils.analysis.memory
+# Figure 9 and section 5 (grouped by source, as every curve: analyses.GROUP_BY)
 # ---------------------------------------------------------------------------
-# Both group G by the word or class at the TARGET position t (memory's
-# label_gradient_sums), unlike the per-class curves above (by source).
-
-SEGMENT = 200  # analysis segments start from the model's true state
-
-
-def _sample(cfg, m, data):
-    from ...analysis import memory as mem
-
-    return mem.sample_segments(m, data["ids"], length=SEGMENT,
-                               positions=cfg.positions, blocks=analyses.BLOCKS,
-                               seed=cfg.seed)  # fmt: skip
 
 
 def fit_word_ids(cfg, data) -> list[int]:
@@ -282,17 +277,17 @@ def fit_word_ids(cfg, data) -> list[int]:
 
 
 def _fits(cfg, m, data):
-    from ...analysis import memory as mem
-
     vocab = data["corpus"].vocab
     ids = fit_word_ids(cfg, data)
     lookup = np.full(len(vocab), -1)
     lookup[ids] = np.arange(len(ids))
     grouping = mem.Grouping(lookup[data["ids"]], [vocab.words[i] for i in ids],
                             bootstrap=False)  # fmt: skip
-    table = mem.streamed_curves(m, _sample(cfg, m, data), {"word": grouping},
-                                chol=_chol(m), max_delay=cfg.max_delay,
+    table = mem.streamed_curves(m, analyses.sample(m, data["ids"], cfg),
+                                {"word": grouping}, chol=_chol(m),
+                                max_delay=cfg.max_delay, by=analyses.GROUP_BY,
                                 statistics=("sigma_1",), n_boot=10,
+                                batch=cfg.gradient_streams,
                                 max_bytes=1 << 30)  # fmt: skip
     fits = mem.decay_fits(table).rename(columns={"group": "word"})
     fits["train_count"] = [vocab.counts[vocab.index[w]] for w in fits.word]
@@ -309,19 +304,11 @@ PROPERTIES = {  # Figures 10-11: (class, (tags of a), (tags of b))
 }
 
 
-def _properties(cfg, m, data):
-    from ...analysis import memory as mem
-
-    names = ["N", "V"]
-    tags = data["tags"]
-    labels = np.full(len(tags), -1)
-    for k, cls in enumerate(names):
-        labels[np.isin(tags, analyses.POS_CLASSES[cls])] = k
-    sums = mem.block_sums(m, _sample(cfg, m, data),
-                          {"pos": mem.Grouping(labels, names)},
-                          max_delay=cfg.max_delay)["pos"]  # fmt: skip
+def _properties(cfg, m, data, sums, chol):
+    """Figures 10-11 from the POS sums: each property against the mean G of
+    its word class (nouns or verbs as the sources)."""
     word_tag = probes.word_tags(data)
-    emb, chol = m.embedding.weight.detach(), _chol(m)
+    emb = m.embedding.weight.detach()
     frames = []
     for prop, (cls, a_tags, b_tags) in PROPERTIES.items():
         a = [i for i, t in word_tag.items() if t in a_tags]

@@ -10,21 +10,23 @@ the weights untrained. Trained models live in the store, keyed by the
 configuration fields and code they depend on (:func:`trained`); training
 checkpoints every epoch and resumes from the last one.
 
-Models are trained on ``ptb.train.txt`` less the treebank lines, which are
-E4's gold-tagged analysis set (:mod:`rnnmem_utils.data.treebank`).
+PTB models are trained on ``ptb.train.txt`` less the treebank lines, which
+are E4's gold-tagged analysis set (:mod:`rnnmem_utils.data.treebank`); the
+``wiki2_*`` models on WikiText-2 with its own vocabulary
+(:mod:`rnnmem_utils.data.wikitext`), by the same loop.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from ... import store
-from ...data import corpora, ptb
+from ...data import corpora, ptb, wikitext
 from ...models.lm import RecurrentLM
 from ...training import lm as training
 
@@ -85,6 +87,7 @@ MODEL_FIELDS = ("epochs", "train_tokens", "eval_tokens", "embedding_size", "batc
                 "seed")  # fmt: skip
 MODEL_CODE = ("rnnmem_utils.models.lm", "rnnmem_utils.models.cells",
               "rnnmem_utils.training.lm", "rnnmem_utils.data.ptb",
+              "rnnmem_utils.data.wikitext",
               "rnnmem_utils.experiments.ptb_memory.zoo")  # fmt: skip
 
 
@@ -106,9 +109,19 @@ def build(cfg, name: str, vocab_size: int) -> RecurrentLM:
 
 
 def settings(cfg) -> training.TrainSettings:
+    """The paper's update in our loop. Their TF cost is the cross-entropy
+    SUMMED over the ``seq_len`` unrolled steps and averaged over the batch
+    (``reduce_sum(loss) / batch_size``, lverwimp/state_gradients lm.py, as
+    the TF PTB tutorial); :func:`training.train` averages over the steps too,
+    a gradient ``seq_len`` times smaller. Scaling the learning rate by
+    ``seq_len`` and the clipping threshold by ``1 / seq_len`` gives exactly
+    their step, lr * clip_5(seq_len * g) = (seq_len * lr) * clip_{5/seq_len}(g):
+    with the mean loss at lr 1 the steps are 200 times too short and the
+    models sit on the unigram plateau (test perplexity ~670 after 2 epochs)."""
     return training.TrainSettings(
-        cfg.epochs, cfg.batch_size, cfg.seq_len, cfg.lr, "sgd", cfg.clip,
-        checkpoint_every=50, lr_decay=cfg.lr_decay, decay_after=cfg.decay_after,
+        cfg.epochs, cfg.batch_size, cfg.seq_len, cfg.lr * cfg.seq_len, "sgd",
+        cfg.clip / cfg.seq_len, checkpoint_every=50, lr_decay=cfg.lr_decay,
+        decay_after=cfg.decay_after,
     )  # fmt: skip
 
 
@@ -181,24 +194,31 @@ def token_nll(model, tokens, seq_len: int = 200) -> torch.Tensor:
 
 
 def check_available(cfg) -> None:
-    """Refuse, before any training, variants whose data is missing."""
+    """Refuse, before any training, variants whose data is missing or wrong."""
     wiki = [n for n in cfg.variants if VARIANTS[n].corpus == "wikitext2"]
-    if not wiki:
-        return
-    path = Path(corpora.data_dir()) / "wikitext-2" / "wiki.train.tokens"
-    if not path.exists():
-        raise corpora.DataError(
-            f"variants {wiki} train on WikiText-2, but its train split is not at "
-            f"{path}.\nThe data mirror holds only its valid and test splits. To "
-            "fix it, put wiki.train.tokens (WikiText-2 v1, tokenized; e.g. "
-            "pytorch/examples word_language_model/data/wikitext-2/train.txt, "
-            f"renamed) in {path.parent},\nor leave those variants out: "
-            "overrides={'variants': [...]} without 'wiki2_256', 'wiki2_512'."
-        )
-    raise NotImplementedError(
-        "WikiText-2 models: the train split is present, but training on it is "
-        "not implemented yet (vocabulary of 33k words, same recipe)"
-    )
+    for split in wikitext.SPLITS if wiki else ():
+        try:
+            wikitext.read(split)
+        except corpora.DataError as e:
+            raise corpora.DataError(
+                f"variants {wiki} train on WikiText-2: {e}\nThe public data mirror "
+                "holds only its valid and test splits. Or leave those variants "
+                "out: overrides={'variants': [...]} without 'wiki2_256', "
+                "'wiki2_512'."
+            ) from None
+
+
+def load_corpus(name: str, ptb_corpus: ptb.Corpus, train_tokens: int = 0):
+    """The corpus variant ``name`` trains on: PTB (less the held-out lines,
+    ``ptb_corpus``) or WikiText-2 with its own vocabulary."""
+    if VARIANTS[name].corpus == "wikitext2":
+        return _wikitext(train_tokens or None)
+    return ptb_corpus
+
+
+@functools.lru_cache(maxsize=1)
+def _wikitext(train_tokens):
+    return wikitext.load(train_tokens)
 
 
 def table2_rows(ppl: dict[str, dict]) -> list[dict]:
