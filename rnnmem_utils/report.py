@@ -597,13 +597,19 @@ def publish_lessons(preset: str, secs: list[Section]) -> list[Path]:
 STATIC = "_static"
 
 
+def _style_href(name: str) -> str:
+    """A lesson's link to a shared stylesheet (lessons sit in <preset>/lessons/)."""
+    return f"../../{STATIC}/{name}"
+
+
 def _prune_styles() -> None:
     """Remove the stylesheets no lesson of any preset links to any more."""
     static = io.results_root() / STATIC
+    link = re.compile(re.escape(_style_href("")) + r'([^"]+\.css)"')
     linked = {
         m
         for page in io.results_root().glob(f"*/{LESSONS}/*.html")
-        for m in re.findall(r'href="\.\./\.\./_static/([^"]+\.css)"', page.read_text())
+        for m in link.findall(page.read_text())
     }
     for css in static.glob("*.css") if static.is_dir() else ():
         if css.name not in linked:
@@ -628,7 +634,7 @@ def shared_style(page: str) -> tuple[str, str]:
         m.group(0).split(">", 1)[1].rsplit("</style>", 1)[0]
         for m in _HEAD_STYLE.finditer(head)
     )
-    link = f'<link rel="stylesheet" href="../../{STATIC}/{css_name(css)}">\n'
+    link = f'<link rel="stylesheet" href="{_style_href(css_name(css))}">\n'
     return _HEAD_STYLE.sub("", head) + link + sep + body, css
 
 

@@ -280,8 +280,12 @@ class Store:
         path = self.user / "units.json"
         entry = {"name": key.name, "key": key.digest}
         path.parent.mkdir(parents=True, exist_ok=True)
-        # units of one run may finish in several processes (map_units)
-        with filelock.FileLock(str(path) + ".lock"):
+        # units of one run may finish in several processes (map_units); their
+        # lock lives in the store, so a result directory never holds one
+        locks = self.root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+        with filelock.FileLock(str(locks / f"units-{name}.lock")):
             used = io.read_json(path) if path.exists() else []
             if entry not in used:
                 io.write_json(path, [*used, entry])

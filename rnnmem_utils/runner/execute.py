@@ -117,7 +117,6 @@ def execute(run: Run, *, progress_bar: bool = False) -> Outcome:
             _papermill(run, run.staging / nb_name, progress_bar)
             _check_complete(run, run.staging, nb_name)
             _write_record(run, started, time.perf_counter() - t0, nb_name)
-            _drop_locks(run.staging)
         except BaseException as e:  # noqa: BLE001 -- a failure never publishes
             interrupted = isinstance(e, KeyboardInterrupt | Interrupted)
             where = _keep_failed(run, e, interrupted)
@@ -174,13 +173,6 @@ def _papermill(run: Run, dst: Path, progress_bar: bool) -> None:
         cwd=str(Path(run.notebook).parent),
         log_output=False,
     )
-
-
-def _drop_locks(out: Path) -> None:
-    """The notebook's processes are done: the lock files they shared (the units
-    record's) are not results and are not published."""
-    for lock in out.rglob("*.lock"):
-        lock.unlink()
 
 
 def _check_complete(run: Run, out: Path, nb_name: str) -> None:
