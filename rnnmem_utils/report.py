@@ -682,7 +682,10 @@ def render_lesson(notebook: Path, title: str = "", ran_with: str = "") -> str:
         if "injected-parameters" in c.metadata.get("tags", [])
     ]
     if injected and ran_with:  # say what the removed cell set, without its paths
-        nb.cells.insert(injected[0], nbformat.v4.new_markdown_cell(ran_with))
+        # a fixed id: nbformat draws a random one, and the page would differ
+        # at every rebuild of the same result
+        cell = nbformat.v4.new_markdown_cell(ran_with, id="rnnmem-ran-with")
+        nb.cells.insert(injected[0], cell)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = [_scrubbed(o) for o in cell.outputs if not _noise(o)]

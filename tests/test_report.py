@@ -364,3 +364,14 @@ def test_paper_results_not_run_say_what_they_cost(results_root):
     assert "rnnmem run ptb_memory --preset paper" in text
     assert "What it costs: about 45 CPU-hours" in text
     assert "What it costs" not in report._not_run_text(sec, "default")
+
+
+def test_rebuilding_a_lesson_gives_the_same_page(built):
+    """The page depends on the result only: a rebuild of the same notebook
+    (the report is rebuilt after every run) must not churn the committed page
+    (the inserted "ran with" cell once drew a random cell id each time)."""
+    tree, _, _ = built
+    page = tree / "lessons" / "01_information_latching.html"
+    first = page.read_bytes()
+    report.build(PRESET)
+    assert page.read_bytes() == first

@@ -22,6 +22,7 @@ reads.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -145,10 +146,18 @@ def notebook_digest(path: Path) -> str:
 
 
 def _code_cells(path: Path) -> list[str]:
+    """The sources of the notebook's code cells (read once per version of the
+    file: a plan asks for them twice, for the code and the notebook digests)."""
+    st = Path(path).stat()
+    return list(_read_code_cells(str(Path(path).resolve()), st.st_mtime_ns, st.st_size))
+
+
+@functools.lru_cache(maxsize=64)
+def _read_code_cells(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    return [c.source for c in nb.cells if c.cell_type == "code"]
+    return tuple(c.source for c in nb.cells if c.cell_type == "code")
 
 
 def data_hashes(experiment: str, cfg) -> dict:
