@@ -644,10 +644,13 @@ def _reason(e: Exception) -> str:
 
 
 # JupyterLab's page without require.js (fetched from a CDN, only for widgets,
-# which the lessons do not use); MathJax stays for the equations.
+# which the lessons do not use) and without the mermaid loader (some 420 lines
+# of script in every page, which would fetch mermaid from a CDN for diagrams
+# the lessons do not have); MathJax stays for the equations.
 _LESSON_TEMPLATE = "rnnmem_lesson.html.j2"
 _LESSON_J2 = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 """
 
 

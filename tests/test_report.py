@@ -267,6 +267,7 @@ def test_lessons_are_published_without_machine_paths(built, tmp_path):
         assert machine not in text, machine
     assert "wrote results/smoke/latching/figures/a.png" in text
     assert "require.min.js" not in text
+    assert "mermaid" not in text, "no diagram loader for diagrams a lesson lacks"
     link = "lessons/01_information_latching.html"
     assert f"]({link})" in md and f'href="{link}"' in html
     assert len(text) < 400_000, "the page is the lab CSS plus the images"
