@@ -96,20 +96,6 @@ def posts_method(model, tokens, targets, positions) -> None:
         conn.reduce(g[:, 0], ad.weight)
 
 
-def peak_thread_gflops(n: int = 1024, repeats: int = 5) -> float:
-    """Best float32 (n, n) @ (n, n) rate in GFLOP/s of THREAD CPU time, the
-    clock every method here is timed on (timing.peak_gemm_gflops reads the
-    wall clock, which other processes on a shared machine stretch)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.thread_time()
-        a @ b
-        best = min(best, time.thread_time() - start)
-    return 2 * n**3 / best / 1e9
-
-
 def least_flop(emb: int, hidden: int, T: int, chunk: int) -> float:
     """FLOP of the backward passes the vjp method runs: chunk [a, b) carries
     b - a cotangents over b steps; per cotangent-step a GRU layer costs
@@ -196,7 +182,8 @@ def main():
     tokens = torch.tensor([ALPHABET.index(c) for c in PROBE])
     # the class of each position: any fixed ids will do for timing
     targets = torch.arange(len(PROBE)) % 1000 + 2
-    peak, wall_peak = peak_thread_gflops(), peak_gemm_gflops()
+    peak = peak_gemm_gflops(clock=time.thread_time)  # the clock of every method here
+    wall_peak = peak_gemm_gflops()
     print(
         f"threads {args.threads}; thread CPU time, {args.rounds} interleaved rounds; "
         f"peak GEMM {peak:.1f} GFLOP/s in thread time ({wall_peak:.1f} by the wall "

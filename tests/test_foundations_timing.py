@@ -54,3 +54,13 @@ def test_thread_time_does_not_count_time_off_the_cpu():
 def test_bad_rounds_refused():
     with pytest.raises(ValueError, match="rounds"):
         timing.interleaved({"a": lambda: None}, rounds=0)
+
+
+def test_peak_gemm_rate_on_the_clock_asked_for():
+    """The peak is read on the clock the benchmark times its methods on: a
+    clock that stands still while the matmul runs gives an infinite rate, one
+    that advances a known second per call gives 2 n^3 FLOP per second."""
+    ticks = iter(range(100))
+    rate = timing.peak_gemm_gflops(n=64, repeats=3, clock=lambda: next(ticks))
+    assert rate == pytest.approx(2 * 64**3 / 1e9)
+    assert 0 < timing.peak_gemm_gflops(n=64, repeats=2, clock=time.thread_time)
