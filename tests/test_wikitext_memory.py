@@ -3,6 +3,7 @@ text, their claims and figures, end to end on a tiny synthetic WikiText-2
 (the real train split is not in the data mirror); and "not run" where the
 preset has no WikiText-2 model."""
 
+import concurrent.futures as cf
 import dataclasses
 import os
 from pathlib import Path
@@ -78,11 +79,39 @@ def _ptb_curve(cfg, name, out):
     return {k: analyses.unpack(value[k]) for k in ("raw", "norm")}
 
 
-def test_figure7_curves_claims_and_figures_on_a_tiny_wikitext(tiny_wiki, tmp_path):
-    cfg = config.resolve("ptb_memory", "smoke", TINY)
+class _InProcess:
+    """A stand-in for the process pool (spawned workers would not see this
+    test's synthetic blob ids): runs each job at once, here."""
+
+    def __init__(self, workers, mp_context=None):
+        self.workers = workers
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        f = cf.Future()
+        f.set_result(fn(*args))
+        return f
+
+
+def test_figure7_curves_claims_and_figures_on_a_tiny_wikitext(
+    tiny_wiki, tmp_path, monkeypatch
+):
+    cfg = config.resolve("ptb_memory", "smoke", {**TINY, "workers": 2})
     out = tmp_path / "out"
     zoo.check_available(cfg)  # the synthetic files verify
-    table, wiki = wm.collect(cfg, out, progress=False)
+    calls = []
+    curve = units._curve
+    monkeypatch.setattr(units, "_curve", lambda *a: calls.append(a) or curve(*a))
+    monkeypatch.setattr(wm.cf, "ProcessPoolExecutor", _InProcess)
+    wm.run_parallel(cfg, out, progress=False)  # the workers store both curves
+    table, wiki = wm.collect(cfg, out, progress=False)  # ... and this loads them
+    assert len(calls) == 2
+    monkeypatch.setattr(units, "_curve", curve)
 
     # both models, raw and normalised, every delay, on the WikiText-2 test text
     assert set(wiki) == {"wiki2_256", "wiki2_512"}
