@@ -120,6 +120,7 @@ def test_figure7_curves_claims_and_figures_on_a_tiny_wikitext(
     assert sorted(set(table.delay)) == list(range(cfg.max_delay))
     assert {"sigma_1", "selectiveness"} <= set(table.statistic)
     assert (table["count"] > 0).all() and np.isfinite(table.value).all()
+    assert (table.hi > table.lo).all(), "a bootstrap band on every point"
 
     # the stored unit is the engine's curve of the model on the test split
     corpus = zoo.load_corpus("wiki2_512", None, cfg.train_tokens)

@@ -31,9 +31,11 @@ def _band(ax, df, label, color, style="-"):
     ax.fill_between(df.delay, df.lo, df.hi, color=color, alpha=0.25, linewidth=0)
 
 
-def memory(curves: pd.DataFrame, which, *, normalisation="norm", title=""):
+def memory(curves: pd.DataFrame, which, *, normalisation="norm", title="", labels=None):
     """sigma_1 (left, log) and selectiveness (right) vs delay for the
-    (model, state) pairs in ``which`` that the run has."""
+    (model, state) pairs in ``which`` that the run has (``labels``: legend
+    entries over :data:`LABELS`)."""
+    labels = {**LABELS, **(labels or {})}
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     colors = sns.color_palette("tab10")
     for k, key in enumerate(which):
@@ -41,7 +43,7 @@ def memory(curves: pd.DataFrame, which, *, normalisation="norm", title=""):
                      & (curves.normalisation == normalisation)]  # fmt: skip
         if sel.empty:
             continue
-        label = LABELS.get(tuple(key), " ".join(key))
+        label = labels.get(tuple(key), " ".join(key))
         _band(left, sel[sel.statistic == "sigma_1"], label, colors[k])
         _band(right, sel[sel.statistic == "selectiveness"], label, colors[k])
     left.set(yscale="log", xlabel="delay τ", ylabel="σ1 (memory)")
@@ -66,6 +68,7 @@ def wikitext(curves: pd.DataFrame, wiki_curves: pd.DataFrame) -> dict:
         figs["fig7a_wikitext"] = memory(
             both, [("lstm512", "c"), ("wiki2_512", "c")],
             title="Figure 7a: PTB vs WikiText-2, 512 units (each on held-out text)",
+            labels={("lstm512", "c"): "PTB LSTM 512, cell c"},
         )  # fmt: skip
     if have:
         figs["fig7b_wikitext_sizes"] = memory(
