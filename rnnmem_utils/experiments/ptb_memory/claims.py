@@ -350,6 +350,7 @@ def _sizes(cs, cfg, stats):
 WIKI_SHORT = 10  # "close for short delays, but start to diverge for delays > 10"
 SECTION = SOURCE + ", section 4.3.2"
 ACROSS = BAND + "; curves on different texts, their draws paired at random"
+MAX_NOTE = " (of the largest gap over the delays, which noise only raises)"
 
 
 def _wiki_missing(cfg, stats, wiki, names=(), ptb=()) -> str | None:
@@ -421,7 +422,7 @@ def _fig7a(cs, cfg, stats, wiki):
         criterion=f"|log10 sigma_1(Wiki-2) - log10 sigma_1(PTB)| <= 0.3 (a factor "
                   f"2, as 'nearly the same' seeds in Figure 4b) at every delay < "
                   f"{WIKI_SHORT}",
-        passed=gap <= 0.3, interval=_q(gap_b), interval_kind=ACROSS,
+        passed=gap <= 0.3, interval=_q(gap_b), interval_kind=ACROSS + MAX_NOTE,
         holds_across_interval=bool(np.percentile(gap_b, 97.5) <= 0.3), source=SECTION,
     )  # fmt: skip
     if len(w) < WIKI_SHORT + 2:
@@ -452,7 +453,8 @@ def _fig7a(cs, cfg, stats, wiki):
         criterion="selectiveness of Wiki-2 within 20% of PTB's at every delay "
                   "(a ratio curve moves far less than sigma_1; the differences the "
                   "paper names -- training, Wiki-103 -- are larger); partly: 40%",
-        passed=rel <= 0.2, partly=rel <= 0.4, interval=_q(rel_b), interval_kind=ACROSS,
+        passed=rel <= 0.2, partly=rel <= 0.4, interval=_q(rel_b),
+        interval_kind=ACROSS + MAX_NOTE,
         holds_across_interval=bool(np.percentile(rel_b, 97.5) <= 0.2), source=SECTION,
     )  # fmt: skip
 
