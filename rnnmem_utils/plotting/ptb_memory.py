@@ -1,4 +1,4 @@
-"""Figures of E4, PTB language models (Verwimp et al. 2018, Figures 4, 5, 6, 8).
+"""Figures of E4, PTB language models (Verwimp et al. 2018, Figures 4-10).
 
 Every curve is drawn with its 95% bootstrap band (the ``lo``/``hi`` columns
 of the tables of :mod:`rnnmem_utils.experiments.ptb_memory`): sigma_1 on a
@@ -21,6 +21,8 @@ LABELS = {
     ("untrained", "c"): "LSTM 256, random weights",
     ("lstm256_seed1", "c"): "LSTM 256, seed 1",
     ("lstm256_seed2", "c"): "LSTM 256, seed 2",
+    ("wiki2_256", "c"): "Wiki-2 LSTM 256, cell c",
+    ("wiki2_512", "c"): "Wiki-2 LSTM 512, cell c",
 }
 
 
@@ -29,9 +31,11 @@ def _band(ax, df, label, color, style="-"):
     ax.fill_between(df.delay, df.lo, df.hi, color=color, alpha=0.25, linewidth=0)
 
 
-def memory(curves: pd.DataFrame, which, *, normalisation="norm", title=""):
+def memory(curves: pd.DataFrame, which, *, normalisation="norm", title="", labels=None):
     """sigma_1 (left, log) and selectiveness (right) vs delay for the
-    (model, state) pairs in ``which`` that the run has."""
+    (model, state) pairs in ``which`` that the run has (``labels``: legend
+    entries over :data:`LABELS`)."""
+    labels = {**LABELS, **(labels or {})}
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     colors = sns.color_palette("tab10")
     for k, key in enumerate(which):
@@ -39,7 +43,7 @@ def memory(curves: pd.DataFrame, which, *, normalisation="norm", title=""):
                      & (curves.normalisation == normalisation)]  # fmt: skip
         if sel.empty:
             continue
-        label = LABELS.get(tuple(key), " ".join(key))
+        label = labels.get(tuple(key), " ".join(key))
         _band(left, sel[sel.statistic == "sigma_1"], label, colors[k])
         _band(right, sel[sel.statistic == "selectiveness"], label, colors[k])
     left.set(yscale="log", xlabel="delay τ", ylabel="σ1 (memory)")
@@ -48,6 +52,30 @@ def memory(curves: pd.DataFrame, which, *, normalisation="norm", title=""):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def wikitext(curves: pd.DataFrame, wiki_curves: pd.DataFrame) -> dict:
+    """Figure 7 as ``{name: figure}``, each only when its WikiText-2 curves
+    exist: 7a the PTB and Wiki-2 512 models (PTB's on the held-out treebank
+    lines, Wiki-2's on the WikiText-2 test split),
+    7b Wiki-2 256 and 512 (on the WikiText-2 test split)."""
+    if wiki_curves.empty:
+        return {}
+    both = pd.concat([curves, wiki_curves.drop(columns="text")], ignore_index=True)
+    have = set(wiki_curves.model)
+    figs = {}
+    if "wiki2_512" in have:
+        figs["fig7a_wikitext"] = memory(
+            both, [("lstm512", "c"), ("wiki2_512", "c")],
+            title="Figure 7a: PTB vs WikiText-2, 512 units (each on held-out text)",
+            labels={("lstm512", "c"): "PTB LSTM 512, cell c"},
+        )  # fmt: skip
+    if have:
+        figs["fig7b_wikitext_sizes"] = memory(
+            both, [("wiki2_256", "c"), ("wiki2_512", "c")],
+            title="Figure 7b: WikiText-2, 256 vs 512 units",
+        )  # fmt: skip
+    return figs
 
 
 def normalisation(curves: pd.DataFrame):

@@ -9,7 +9,7 @@ import pandas as pd
 from ... import io
 from ..harness import results, single_thread
 from . import claims as make
-from . import units, zoo
+from . import units, wikitext_memory, zoo
 
 EXPERIMENT = "ptb_memory"
 
@@ -24,7 +24,11 @@ def run(cfg, out_dir, *, preset="default", needs=None, progress=True):
         io.write_json(out_dir / "alignment.json", units.alignment_report(data))
         jobs = units.plan(cfg)
         units.run_parallel(cfg, jobs, out_dir, progress)
+        wikitext_memory.run_parallel(cfg, out_dir, progress)  # Figure 7
         out = units.collect(cfg, data, jobs, out_dir, progress)
+        out["wiki_curves"], out["extra"]["wiki_stats"] = wikitext_memory.collect(
+            cfg, out_dir, progress
+        )
         out["table3"] = make.with_majority(out["table3"], data)
     tables = _write_tables(out, out_dir)
     claims = make.claims(cfg, preset, out)

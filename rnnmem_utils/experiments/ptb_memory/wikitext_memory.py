@@ -1,0 +1,111 @@
+"""Figure 7: the memory of the WikiText-2 models, on held-out WikiText-2 text.
+
+Verwimp et al. (2018, section 4.3.2) compare the PTB LSTM 512 with the same
+model trained on WikiText-2 (Figure 7a) and WikiText-2 models of 256 and 512
+units (Figure 7b). Each ``wiki2_*`` model is analysed on the test split of
+WikiText-2 (text it never trained on, in its own vocabulary), by the same
+code as the PTB curves (:func:`units._curve`): the same number of positions
+in segments of :data:`analyses.SEGMENT` started from the model's own state,
+the same bootstrap blocks, raw and normalised G·D. The two WikiText-2 models
+see the same segments (the same test split, the same seed), so their draws
+are paired as the PTB curves' are; a PTB curve is measured on other text,
+and a comparison across texts pairs its draws at random (:mod:`.claims`).
+
+Each curve is a store unit of its own (``ptb_memory/wiki_curve``), keyed by
+the fields and code it reads: this module does not touch the keys of E4's
+other units.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import multiprocessing as mp
+import os
+
+import pandas as pd
+
+from ... import store
+from ..harness import single_thread
+from . import analyses, units, zoo
+
+VARIANTS = ("wiki2_256", "wiki2_512")
+STATE = "c"  # the LSTM cell state, as every LSTM curve of Figures 4-7
+TEXT = "wikitext-2 test"
+# what a curve reads: units._curve's sampling, sweep and bootstrap
+FIELDS = ("max_delay", "positions", "gradient_streams", "bootstrap", "seed")
+CODE = (*units.ANALYSIS_CODE, "rnnmem_utils.experiments.ptb_memory.wikitext_memory")
+COLUMNS = ("model", "state", "normalisation", "text", "group", "delay",
+           "statistic", "value", "lo", "hi", "count")  # fmt: skip
+
+
+def variants(cfg) -> list[str]:
+    """The WikiText-2 models of this configuration."""
+    return [n for n in VARIANTS if n in cfg.variants]
+
+
+def curve(cfg, name: str, out_dir, progress=False) -> dict:
+    """``{"raw", "norm"}`` packed draws of model ``name`` (from the store, or
+    computed and stored); the model is the zoo's (trained once, in the store)."""
+    corpus = zoo.load_corpus(name, None, cfg.train_tokens)
+    ids = corpus.test  # held out: the test split, in the model's vocabulary
+    m, _, key = zoo.trained(cfg, name, corpus, out_dir, progress)
+    digest = hashlib.sha256(ids.tobytes()).hexdigest()[:16]
+    return store.cached(
+        out_dir, "ptb_memory/wiki_curve", cfg,
+        lambda: units._curve(cfg, m, {"ids": ids}, STATE),
+        fields=FIELDS, code=CODE, kind="torch",
+        extra={"model": key, "state": STATE, "text": TEXT, "text_sha256": digest},
+    )  # fmt: skip
+
+
+def _in_worker(cfg, name, out_dir):
+    with single_thread():
+        curve(cfg, name, out_dir)
+    return name
+
+
+def run_parallel(cfg, out_dir, progress=True) -> None:
+    """The curves in ``cfg.workers`` single-threaded processes (their models
+    are trained by then: :func:`units.run_parallel`); a no-op with one worker
+    or none to compute (then :func:`collect` computes them here)."""
+    names = variants(cfg)
+    if cfg.workers <= 1 or not names:
+        return
+    from tqdm.auto import tqdm
+
+    ctx = mp.get_context("spawn")  # a fresh interpreter: no forked torch threads
+    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        workers = min(cfg.workers, len(names))
+        with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            futures = [pool.submit(_in_worker, cfg, n, out_dir) for n in names]
+            bar = tqdm(total=len(names), disable=not progress, desc="wiki curves")
+            for f in cf.as_completed(futures):
+                f.result()
+                bar.update()
+            bar.close()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def collect(cfg, out_dir, progress=True) -> tuple[pd.DataFrame, dict]:
+    """The curves as a table (empty when no WikiText-2 model is configured)
+    and ``{name: {"raw": Draws, "norm": Draws}}`` for the claims."""
+    stats, frames = {}, []
+    for name in variants(cfg):
+        value = curve(cfg, name, out_dir, progress)
+        stats[name] = {k: analyses.unpack(value[k]) for k in ("raw", "norm")}
+        for norm in ("raw", "norm"):
+            frames.append(analyses.tidy({"all": stats[name][norm]}, model=name,
+                                        state=STATE, normalisation=norm,
+                                        text=TEXT))  # fmt: skip
+    if not frames:
+        return pd.DataFrame(columns=list(COLUMNS)), stats
+    return pd.concat(frames, ignore_index=True)[list(COLUMNS)], stats
