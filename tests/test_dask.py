@@ -156,6 +156,25 @@ def test_map_units_locally_serial_and_in_a_pool(tmp_path, monkeypatch):
     assert all(w["host"] == socket.gethostname() for w in where)
 
 
+def _unit_threads(_item) -> tuple:
+    """What a unit process runs with (module level: a spawned child imports it)."""
+    import multiprocessing as mp
+
+    import torch
+
+    return os.getenv("OMP_NUM_THREADS"), torch.get_num_threads(), mp.get_start_method()
+
+
+def test_local_unit_processes_are_spawned_and_single_threaded(monkeypatch):
+    """A fork of a process holding torch's thread pool can hang, and jobs
+    processes of all the threads would fight over the cores."""
+    monkeypatch.delenv(units.SCHEDULER_ENV, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    out = units.map_units(_unit_threads, [0, 1], jobs=2)
+    assert out == [("1", 1, "spawn")] * 2
+    assert "OMP_NUM_THREADS" not in os.environ, "the parent's environment restored"
+
+
 @pytest.mark.slow
 def test_map_units_on_the_cluster(cluster, tmp_path, monkeypatch):
     workers = set(cluster.scheduler_info["workers"])

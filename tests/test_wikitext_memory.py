@@ -3,7 +3,6 @@ text, their claims and figures, end to end on a tiny synthetic WikiText-2
 (the real train split is not in the data mirror); and "not run" where the
 preset has no WikiText-2 model."""
 
-import concurrent.futures as cf
 import dataclasses
 import os
 from pathlib import Path
@@ -79,23 +78,10 @@ def _ptb_curve(cfg, name, out):
     return {k: analyses.unpack(value[k]) for k in ("raw", "norm")}
 
 
-class _InProcess:
-    """A stand-in for the process pool (spawned workers would not see this
-    test's synthetic blob ids): runs each job at once, here."""
-
-    def __init__(self, workers, mp_context=None):
-        self.workers = workers
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def submit(self, fn, *args):
-        f = cf.Future()
-        f.set_result(fn(*args))
-        return f
+def _in_process(fn, items, **kw):
+    """A stand-in for the unit processes (spawned workers would not see this
+    test's synthetic blob ids): runs each unit at once, here."""
+    return [fn(x) for x in items]
 
 
 def test_figure7_curves_claims_and_figures_on_a_tiny_wikitext(
@@ -107,7 +93,7 @@ def test_figure7_curves_claims_and_figures_on_a_tiny_wikitext(
     calls = []
     curve = units._curve
     monkeypatch.setattr(units, "_curve", lambda *a: calls.append(a) or curve(*a))
-    monkeypatch.setattr(wm.cf, "ProcessPoolExecutor", _InProcess)
+    monkeypatch.setattr(wm, "map_units", _in_process)
     wm.run_parallel(cfg, out, progress=False)  # the workers store both curves
     table, wiki = wm.collect(cfg, out, progress=False)  # ... and this loads them
     assert len(calls) == 2

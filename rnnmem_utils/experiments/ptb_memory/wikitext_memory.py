@@ -18,14 +18,12 @@ other units.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import hashlib
-import multiprocessing as mp
-import os
 
 import pandas as pd
 
 from ... import store
+from ...runner.units import map_units
 from ..harness import single_thread
 from . import analyses, units, zoo
 
@@ -59,40 +57,24 @@ def curve(cfg, name: str, out_dir, progress=False) -> dict:
     )  # fmt: skip
 
 
-def _in_worker(cfg, name, out_dir):
+def _in_worker(item) -> str:
+    cfg, name, out_dir = item
     with single_thread():
         curve(cfg, name, out_dir)
     return name
 
 
 def run_parallel(cfg, out_dir, progress=True) -> None:
-    """The curves in ``cfg.workers`` single-threaded processes (their models
-    are trained by then: :func:`units.run_parallel`); a no-op with one worker
-    or none to compute (then :func:`collect` computes them here)."""
+    """The curves as units of the run's executor (:func:`map_units`): in
+    ``cfg.workers`` single-threaded processes locally, their models trained
+    by then (:func:`units.run_parallel`), or on the Dask cluster the run was
+    launched on; a no-op with one local worker or nothing to compute (then
+    :func:`collect` computes them here)."""
     names = variants(cfg)
     if cfg.workers <= 1 or not names:
         return
-    from tqdm.auto import tqdm
-
-    ctx = mp.get_context("spawn")  # a fresh interpreter: no forked torch threads
-    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        workers = min(cfg.workers, len(names))
-        with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            futures = [pool.submit(_in_worker, cfg, n, out_dir) for n in names]
-            bar = tqdm(total=len(names), disable=not progress, desc="wiki curves")
-            for f in cf.as_completed(futures):
-                f.result()
-                bar.update()
-            bar.close()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    map_units(_in_worker, [(cfg, n, out_dir) for n in names], jobs=cfg.workers,
+              out_dir=out_dir, label=lambda item: f"wiki curve {item[1]}")  # fmt: skip
 
 
 def collect(cfg, out_dir, progress=True) -> tuple[pd.DataFrame, dict]:
