@@ -340,21 +340,14 @@ def test_run_is_plain_data():
     assert json.loads(run.to_json())["store_root"] == "/s"
 
 
-def test_a_plan_reads_each_notebook_once_and_again_after_an_edit(tmp_path, monkeypatch):
-    import importlib
-
-    plan_mod = importlib.import_module("rnnmem_utils.runner.plan")  # not runner.plan()
-
-    nb_path = tmp_path / "toy.ipynb"
-    nb_path.write_bytes((FIXTURES / "toy.ipynb").read_bytes())
+def test_a_plan_reads_each_notebook_once(toy, monkeypatch):
+    """Both digests of a run (its code closure and its notebook's code cells)
+    come from one reading of the notebook."""
     reads = []
     real = nbformat.read
     monkeypatch.setattr(
-        nbformat, "read", lambda *a, **k: reads.append(a) or real(*a, **k)
+        nbformat, "read", lambda *a, **k: reads.append(str(a[0])) or real(*a, **k)
     )
-    digest = plan_mod.notebook_digest(nb_path)
-    assert plan_mod._code_cells(nb_path) and len(reads) == 1, "read once"
-    nb = real(nb_path, as_version=4)
-    nb.cells[-1].source += "\nprint('one more line of code')"
-    nbformat.write(nb, nb_path)
-    assert plan_mod.notebook_digest(nb_path) != digest and len(reads) == 2
+    tasks = runner.plan(["toy"], "smoke")
+    assert [t.run.experiment for t in tasks] == ["toy"]
+    assert reads == [tasks[0].run.notebook], "read once"

@@ -22,7 +22,6 @@ reads.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import re
@@ -133,31 +132,29 @@ def code_digest(experiment: str, notebook: Path) -> str:
     """Hash of the library source that can change ``experiment``'s result: the
     import closure of its entry point and of the modules its notebook's code
     uses (:mod:`.closure`), so an edit elsewhere leaves it up to date."""
+    return _code_digest(experiment, _code_cells(notebook))
+
+
+def _code_digest(experiment: str, cells: list[str]) -> str:
     entry = config.EXPERIMENTS[experiment].entry.partition(":")[0]
-    code = "\n".join(_code_cells(notebook))
-    return closure.digest([entry, *closure.notebook_modules(code)])
+    return closure.digest([entry, *closure.notebook_modules("\n".join(cells))])
 
 
 def notebook_digest(path: Path) -> str:
     """Hash of a notebook's code cells: a prose edit does not make results stale,
     an edit to a code cell does."""
-    code = _code_cells(path)
-    return hashlib.sha256(json.dumps(code).encode()).hexdigest()[:16]
+    return _cells_digest(_code_cells(path))
+
+
+def _cells_digest(cells: list[str]) -> str:
+    return hashlib.sha256(json.dumps(cells).encode()).hexdigest()[:16]
 
 
 def _code_cells(path: Path) -> list[str]:
-    """The sources of the notebook's code cells (read once per version of the
-    file: a plan asks for them twice, for the code and the notebook digests)."""
-    st = Path(path).stat()
-    return list(_read_code_cells(str(Path(path).resolve()), st.st_mtime_ns, st.st_size))
-
-
-@functools.lru_cache(maxsize=64)
-def _read_code_cells(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    return tuple(c.source for c in nb.cells if c.cell_type == "code")
+    return [c.source for c in nb.cells if c.cell_type == "code"]
 
 
 def data_hashes(experiment: str, cfg) -> dict:
@@ -172,14 +169,15 @@ def data_hashes(experiment: str, cfg) -> dict:
 
 
 def fingerprint(
-    experiment, cfg, notebook: Path, data: dict, needs: dict, code: str
+    experiment, cfg, cells: list[str], data: dict, needs: dict, code: str
 ) -> str:
-    """``code``: :func:`code_digest` of the experiment."""
+    """``cells``: the notebook's code cells; ``code``: :func:`code_digest` of
+    the experiment."""
     h = hashlib.sha256()
     for part in (
         experiment,
         config.config_hash(cfg),
-        notebook_digest(notebook),
+        _cells_digest(cells),
         code,
         json.dumps(data, sort_keys=True),
         json.dumps(needs, sort_keys=True),
@@ -233,6 +231,7 @@ def plan(
         nb = notebook_path(name, notebook_dir)
         if not nb.exists():
             raise config.ConfigError(f"{name}: notebook {nb} is missing")
+        cells = _code_cells(nb)  # read once, for both digests
         data = data_hashes(name, cfg)
         needs = {}
         for dep in config.EXPERIMENTS[name].needs:
@@ -251,10 +250,10 @@ def plan(
             fingerprint(
                 name,
                 cfg,
-                nb,
+                cells,
                 data,
                 {k: v.fingerprint for k, v in needs.items()},
-                code_digest(name, nb),
+                _code_digest(name, cells),
             ),
             config.config_hash(cfg),
             {k: str(v.target) for k, v in needs.items()},
