@@ -94,7 +94,7 @@ def test_figure7_curves_claims_and_figures_on_a_tiny_wikitext(
     curve = units._curve
     monkeypatch.setattr(units, "_curve", lambda *a: calls.append(a) or curve(*a))
     monkeypatch.setattr(wm, "map_units", _in_process)
-    wm.run_parallel(cfg, out, progress=False)  # the workers store both curves
+    wm.run_parallel(cfg, out)  # the workers store both curves
     table, wiki = wm.collect(cfg, out, progress=False)  # ... and this loads them
     assert len(calls) == 2
     monkeypatch.setattr(units, "_curve", curve)

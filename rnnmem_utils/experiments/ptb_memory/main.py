@@ -24,7 +24,7 @@ def run(cfg, out_dir, *, preset="default", needs=None, progress=True):
         io.write_json(out_dir / "alignment.json", units.alignment_report(data))
         jobs = units.plan(cfg)
         units.run_parallel(cfg, jobs, out_dir, progress)
-        wikitext_memory.run_parallel(cfg, out_dir, progress)  # Figure 7
+        wikitext_memory.run_parallel(cfg, out_dir)  # Figure 7
         out = units.collect(cfg, data, jobs, out_dir, progress)
         out["wiki_curves"], out["extra"]["wiki_stats"] = wikitext_memory.collect(
             cfg, out_dir, progress

@@ -64,7 +64,7 @@ def _in_worker(item) -> str:
     return name
 
 
-def run_parallel(cfg, out_dir, progress=True) -> None:
+def run_parallel(cfg, out_dir) -> None:
     """The curves as units of the run's executor (:func:`map_units`): in
     ``cfg.workers`` single-threaded processes locally, their models trained
     by then (:func:`units.run_parallel`), or on the Dask cluster the run was
