@@ -1,13 +1,18 @@
-"""Benchmark: training words/s of E4's baseline LM, fused vs a per-step cell loop,
-against the arithmetic limit measured in the same run.
+"""Benchmark: training words/s of E4's baseline LM against the plain PyTorch
+step and a per-step cell loop, and against the arithmetic limit measured in the
+same run.
 
 The model is the paper's baseline (embedding 64, LSTM 256, 10k vocabulary,
-batch 20 x 200 steps, SGD with clipping). Three numbers:
+batch 20 x 200 steps, SGD with clipping). Four numbers:
 
-- fused: ``nn.LSTM`` over the whole (T, B) block (what E4 trains with);
+- training: what E4 trains with, ``training.lm.step_loss``: ``nn.LSTM`` over
+  the whole (T, B) block, then ``linear_cross_entropy`` (decoder and loss
+  chunked over rows, never holding the (T*B, V) logits);
+- plain: ``nn.LSTM``, ``nn.Linear`` and ``F.cross_entropy`` (the fastest naive
+  step, and what E4 trained with before);
 - cell loop: the same weights stepped by the cell library's ``LSTMCell`` in a
   Python loop over ``unbind``-ed steps (the path a cell without a fused kernel,
-  such as the TF-form GRU, takes);
+  such as the TF-form GRU, takes), with ``linear_cross_entropy``;
 - limit: the model's FLOP per word (forward + backward = 3 x forward; the
   10k-way output layer is ~88% of it) at the peak float32 GEMM rate of a large
   square matmul in this process.
@@ -26,6 +31,7 @@ import torch.nn.functional as F
 from rnnmem_utils.models import cells
 from rnnmem_utils.models.lm import RecurrentLM
 from rnnmem_utils.timing import peak_gemm_gflops
+from rnnmem_utils.training.lm import step_loss
 
 VOCAB, EMB, HIDDEN, BATCH, STEPS = 10_000, 64, 256, 20, 200
 
@@ -36,23 +42,29 @@ def flop_per_word(hidden=HIDDEN, emb=EMB, vocab=VOCAB, gates=4) -> float:
     return 3 * forward
 
 
-class LoopLM(torch.nn.Module):
+class LoopLM(RecurrentLM):
     """The baseline with its LSTM stepped by the cell library (same weights)."""
 
     def __init__(self, fused: RecurrentLM):
-        super().__init__()
-        self.embedding, self.decoder = fused.embedding, fused.decoder
+        super().__init__("lstm", VOCAB, HIDDEN, EMB, dropout=0.5)
+        self.load_state_dict(fused.state_dict())
         self.cell = cells.LSTMCell(EMB, HIDDEN).load_torch(fused.rnn, "_l0")
 
-    def forward(self, tokens, state):
+    def hidden(self, tokens, state=None):
         outs = []
-        for gx in self.cell.project(self.embedding(tokens)).unbind(0):
+        for gx in self.cell.project(self.embed(tokens)).unbind(0):
             state = self.cell.step(gx, state)
             outs.append(state[0])
-        return self.decoder(torch.stack(outs)), state
+        return self.drop(torch.stack(outs)), state
 
 
-def words_per_s(model, init_state, batches: int, clock=time.perf_counter) -> float:
+def plain_loss(model, x, y, state):
+    logits, state = model(x, state)  # nn.Linear: the (T, B, V) logits
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten()), state
+
+
+def words_per_s(model, init_state, batches: int, clock=time.perf_counter,
+                loss_fn=step_loss) -> float:  # fmt: skip
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     data = torch.randint(0, VOCAB, (batches + 1, STEPS + 1, BATCH))
     state = init_state
@@ -60,8 +72,7 @@ def words_per_s(model, init_state, batches: int, clock=time.perf_counter) -> flo
         if k == 1:  # the first batch warms up the allocator
             start = clock()
         x, y = data[k, :-1], data[k, 1:]
-        logits, state = model(x, tuple(s.detach() for s in state))
-        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        loss, state = loss_fn(model, x, y, tuple(s.detach() for s in state))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -83,17 +94,21 @@ def main(argv=None) -> None:
     # the higher of two readings (before and after) is taken.
     clock = time.thread_time if args.threads == 1 else time.perf_counter
     before = peak_gemm_gflops(clock=clock)
-    rate_fused = words_per_s(fused, zeros, args.batches, clock)
+    rate = words_per_s(fused, zeros, args.batches, clock)
+    rate_plain = words_per_s(fused, zeros, args.batches, clock, plain_loss)
     rate_loop = words_per_s(LoopLM(fused), zeros, args.batches, clock)
     peak = max(before, peak_gemm_gflops(clock=clock))
     limit = peak * 1e9 / flop_per_word()
     print(f"threads {args.threads} ({clock.__name__}); {flop_per_word() / 1e6:.1f} "
           f"MFLOP per word; peak GEMM {peak:.1f} GFLOP/s -> limit {limit:,.0f} "
           "words/s")  # fmt: skip
-    print(f"fused nn.LSTM  {rate_fused:8,.0f} words/s  {rate_fused / limit:6.1%} of "
-          f"the limit  {rate_fused / rate_loop:5.2f}x the cell loop")  # fmt: skip
-    print(f"cell loop      {rate_loop:8,.0f} words/s  {rate_loop / limit:6.1%} of "
-          "the limit")  # fmt: skip
+    for name, r in (
+        ("training (E4)", rate),
+        ("plain", rate_plain),
+        ("cell loop", rate_loop),
+    ):
+        print(f"{name:14} {r:8,.0f} words/s  {r / limit:6.1%} of the limit  "
+              f"{r / rate_plain:5.2f}x plain")  # fmt: skip
 
 
 if __name__ == "__main__":

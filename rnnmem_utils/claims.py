@@ -25,7 +25,10 @@ REPRODUCED = "reproduced"
 PARTLY = "partly"
 NOT_REPRODUCED = "not reproduced"
 NOT_RUN = "not run at this preset"
-VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_RUN)
+# No preset of this package can test it (data that is not public, a corpus the
+# vocabulary cannot express): distinct from a claim another preset would run.
+CANNOT = "cannot be reproduced here"
+VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_RUN, CANNOT)
 
 
 @dataclass
@@ -222,6 +225,17 @@ class ClaimSet:
         source: str = "",
     ) -> Claim:
         return self.add(Claim(id, statement, published, None, why, NOT_RUN, "", source))
+
+    def cannot_reproduce(
+        self,
+        id: str,
+        statement: str,
+        published: Any,
+        why: str,  # noqa: A002
+        source: str = "",
+    ) -> Claim:
+        """A claim no preset can test here, and why (never a guess)."""
+        return self.add(Claim(id, statement, published, None, why, CANNOT, "", source))
 
     def to_frame(self):
         import pandas as pd

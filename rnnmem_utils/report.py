@@ -37,7 +37,10 @@ from . import config, io
 LESSONS = "lessons"  # results/<preset>/lessons/: the published executed notebooks
 MAX_ITEMS = 12  # longer lists and dictionaries are cut with "… (N more)"
 _COLUMNS = ("claim", "published", "ours", "criterion", "verdict", "difference")
-_SHORT_VERDICT = {cl.NOT_RUN: "not run"}  # the summary's column heads
+_SHORT_VERDICT = {
+    cl.NOT_RUN: "not run",
+    cl.CANNOT: "cannot run",
+}  # the summary's column heads
 _NOT_ACROSS = "changes within its interval"
 
 
@@ -369,7 +372,9 @@ _SUMMARY_HEAD = (
 _INTRO = (
     "Published numbers next to ours, one table per result. Verdicts are computed "
     "from the numbers by each notebook (criterion column); `not run at this "
-    "preset` means the preset is too small to check that claim. Where a number "
+    "preset` means the preset is too small to check that claim; `cannot be "
+    "reproduced here` that no preset can (the criterion column says why: data "
+    "that is not public, say). Where a number "
     "carries an interval from the repeats, it follows in parentheses, and a "
     f"verdict that is not the same across it is marked *{_NOT_ACROSS}*."
 )
@@ -457,6 +462,7 @@ white-space:nowrap}
 .v-partly{background:#fff3cd;color:#7a5a00}
 .v-not-reproduced{background:#f8d7da;color:#721c24}
 .v-not-run{background:#e2e3e5;color:#383d41}
+.v-cannot{background:#e2e3e5;color:#383d41;font-style:italic}
 .fragile{display:block;margin-top:3px;color:#721c24;font-size:85%}
 .problem{color:#721c24;font-weight:600}
 .run{color:#333}
@@ -517,7 +523,9 @@ _TEMPLATE = """<!doctype html>
 
 
 def _verdict_class(verdict: str) -> str:
-    return {cl.NOT_RUN: "not-run"}.get(verdict, verdict.replace(" ", "-"))
+    return {cl.NOT_RUN: "not-run", cl.CANNOT: "cannot"}.get(
+        verdict, verdict.replace(" ", "-")
+    )
 
 
 def _html(preset: str, secs: list[Section]) -> str:

@@ -32,12 +32,19 @@ def test_claimset_writes_marker_with_config_hash(tmp_path):
     cs = C.ClaimSet("latching", cfg, "smoke")
     cs.add(C.compare("a", "x", 1.0, 1.0, rel_tol=0.1))
     cs.not_run("b", "y", 2.0, "needs paper preset")
+    cs.cannot_reproduce("c", "z", 3.0, "the corpus is not public")
     with pytest.raises(ValueError, match="duplicate"):
         cs.add(C.compare("a", "x", 1.0, 1.0, rel_tol=0.1))
     cs.write(tmp_path)
     data = io.read_json(tmp_path / "claims.json")
     assert data["config_hash"] == config.config_hash(cfg)
-    assert [c["verdict"] for c in data["claims"]] == [C.REPRODUCED, C.NOT_RUN]
+    assert [c["verdict"] for c in data["claims"]] == [
+        C.REPRODUCED,
+        C.NOT_RUN,
+        C.CANNOT,
+    ]
+    assert data["claims"][2]["reproduced"] is None
+    assert data["claims"][2]["criterion"] == "the corpus is not public"
     assert (tmp_path / "claims.csv").exists()
 
 

@@ -380,3 +380,31 @@ def test_store_trains_a_model_once(tmp_path, monkeypatch):
     other = dataclasses.replace(cfg, seed=1)
     zoo.trained(other, "lstm256", corpus, tmp_path, progress=False)
     assert calls == [1, 1]  # another seed is another model
+
+
+def test_jobs_run_as_units_of_the_executor_models_first(monkeypatch, tmp_path):
+    """E4's jobs go through the one unit scheduler (map_units: a local pool of
+    ``workers`` processes or the Dask cluster), every model before any
+    analysis, each job in a single-threaded unit."""
+    from rnnmem_utils.experiments.ptb_memory import units
+
+    cfg = config.resolve("ptb_memory", "smoke", {"workers": 2})
+    jobs = units.plan(cfg)
+    calls, ran = [], []
+    monkeypatch.setattr(units, "compute", lambda c, job, out, progress: ran.append(
+        (job, torch.get_num_threads())))  # fmt: skip
+
+    def fake_map(fn, items, *, jobs, out_dir, label):
+        calls.append(([label(x) for x in items], jobs, out_dir))
+        return [fn(x) for x in items]
+
+    monkeypatch.setattr(units, "map_units", fake_map)
+    units.run_parallel(cfg, jobs, tmp_path)
+    assert [j for j, _ in ran] == [j for j in jobs if j[0] == "model"] + [
+        j for j in jobs if j[0] != "model"
+    ]
+    assert all(threads == 1 for _, threads in ran)
+    assert len(calls) == 2 and all(c[1] == 2 and c[2] == tmp_path for c in calls)
+    assert calls[0][0] == [" ".join(j) for j in jobs if j[0] == "model"]
+    units.run_parallel(config.resolve("ptb_memory", "smoke"), jobs, tmp_path)
+    assert len(calls) == 2  # one worker: nothing here, collect computes them

@@ -81,10 +81,11 @@ def test_summary_has_one_row_per_section_and_hidden_runs_never_count(built):
     assert len(rows) == 2 + len(rm.config.EXPERIMENTS) + 1  # head, rule, each, variant
     assert rows[0].startswith("| experiment | reproduced | partly")
     assert (
-        "| E1 Information latching @ cells=gru,repeats=30 | 1 | 0 | 0 | 0 | 0 |" in md
+        "| E1 Information latching @ cells=gru,repeats=30 | 1 | 0 | 0 | 0 | 0 | 0 |"
+        in md
     )
-    assert "| Foundations: how RNNs remember and forget | 3 | 0 | 0 | 0 | 1 |" in md
-    assert "| E2 Bit relay | — | — | — | — | — |" in md
+    assert "| Foundations: how RNNs remember and forget | 3 | 0 | 0 | 0 | 0 | 1 |" in md
+    assert "| E2 Bit relay | — | — | — | — | — | — |" in md
     assert "| E3 Synthetic cycles | unreadable |" in md
     assert "HIDDEN PARTIAL RUN" not in md + html
     assert md.index("## E1 Information latching\n") < md.index(
@@ -376,3 +377,23 @@ def test_rebuilding_a_lesson_gives_the_same_page(built):
     first = page.read_bytes()
     report.build(PRESET)
     assert page.read_bytes() == first
+
+
+def test_save_figure_gives_the_same_bytes_in_another_process(tmp_path):
+    """A rerun that changes nothing changes no committed figure: no date in the
+    SVG, element ids from a fixed salt (a fresh interpreter, as a rerun is)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import matplotlib, sys; matplotlib.use('Agg');"
+        "import matplotlib.pyplot as plt; from rnnmem_utils import plotting;"
+        "plotting.set_theme(); fig, ax = plt.subplots(); ax.plot([1, 3, 2]);"
+        "ax.set_title('t'); plotting.save_figure(fig, sys.argv[1], 'f')"
+    )
+    for run in ("a", "b"):
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / run)], check=True)
+    for fmt in ("png", "svg"):
+        a, b = (tmp_path / r / "figures" / f"f.{fmt}" for r in "ab")
+        assert a.read_bytes() == b.read_bytes(), fmt
+    assert "<dc:date>" not in (tmp_path / "a" / "figures" / "f.svg").read_text()

@@ -27,6 +27,17 @@ def run(experiment: str, cfg, out_dir, **kwargs):
     return entry_point(experiment)(cfg, out_dir, **kwargs)
 
 
+def lazy_main(package: str):
+    """An experiment package's module ``__getattr__`` (PEP 562): the run and its
+    helpers (``<package>.main``) load on first use, so importing the package for
+    its schema stays light. In the package: ``__getattr__ = lazy_main(__name__)``."""
+
+    def __getattr__(name):
+        return getattr(importlib.import_module(f"{package}.main"), name)
+
+    return __getattr__
+
+
 def __getattr__(name):
     try:
         return importlib.import_module(f"{__name__}.{name}")

@@ -83,16 +83,24 @@ class RecurrentLM(nn.Module):
 
     def forward(self, tokens, state=None):
         """Fused pass: ``(T, B)`` tokens -> ``(T, B, V)`` logits and the last state."""
+        out, last = self.hidden(tokens, state)
+        return self.decoder(out), last
+
+    def hidden(self, tokens, state=None):
+        """What the decoder reads: the recurrent output ``(T, B, H)`` after
+        dropout, and the last state. Training feeds it to
+        :func:`rnnmem_utils.training.lm.linear_cross_entropy` with the decoder's
+        weights, which never holds the ``(T, B, V)`` logits at once."""
         state = self.init_state(tokens.shape[1]) if state is None else state
         if self.cell in LOOPED:
             out, last = self._looped(self.embed(tokens), state)
-            return self.decoder(self.drop(out)), last
+            return self.drop(out), last
         packed = tuple(s.unsqueeze(0) for s in state)  # (1, B, H): nn.LSTM's layout
         out, last = self.rnn(
             self.embed(tokens), packed if self.cell == "lstm" else packed[0]
         )
         last = last if self.cell == "lstm" else (last,)
-        return self.decoder(self.drop(out)), tuple(s.squeeze(0) for s in last)
+        return self.drop(out), tuple(s.squeeze(0) for s in last)
 
     def _looped(self, xs, state):
         """A cell-library cell over ``xs`` (T, B, E): the input projection of

@@ -32,6 +32,7 @@ def set_theme() -> None:
             "savefig.dpi": 120,
             "savefig.bbox": "tight",
             "svg.fonttype": "none",
+            "svg.hashsalt": "rnnmem",  # element ids the same on every run
         }
     )
 
@@ -41,9 +42,12 @@ def save_figure(fig, out_dir, name: str, formats=("png", "svg")) -> None:
 
     Returns None: a notebook cell ending in this call prints nothing, so a
     published lesson shows no machine path (the files are
-    ``figures/<name>.<fmt>`` beside the other results).
+    ``figures/<name>.<fmt>`` beside the other results). The same figure gives
+    the same bytes on every run (no date in the SVG, fixed element ids), so a
+    rerun that changes nothing changes no committed file.
     """
     for fmt in formats:
         path = Path(out_dir) / "figures" / f"{name}.{fmt}"
+        meta = {"Date": None} if fmt in ("svg", "pdf") else None
         with io.atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt)
+            fig.savefig(tmp, format=fmt, metadata=meta)

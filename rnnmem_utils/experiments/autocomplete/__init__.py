@@ -13,13 +13,9 @@ Modules: :mod:`.models` (the three models), :mod:`.train` (the loop),
 :mod:`.evaluate` (scores, suggestions), :mod:`.claims`, :mod:`.published`.
 """
 
-import importlib
-
+from .. import lazy_main
 from .schema import AutocompleteConfig
 
 __all__ = ["AutocompleteConfig"]
 
-
-def __getattr__(name):
-    # the run and its helpers load on first use: the schema alone stays light
-    return getattr(importlib.import_module(f"{__name__}.main"), name)
+__getattr__ = lazy_main(__name__)  # the run loads on first use

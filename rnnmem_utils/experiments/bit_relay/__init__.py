@@ -7,13 +7,9 @@ the Keras 2018 GRU alone at ``gru_long_lengths`` (part ``relay_long``). E1's
 published result (``needs["latching"]``) decides the task-specific claim.
 """
 
-import importlib
-
+from .. import lazy_main
 from .schema import BitRelayConfig
 
 __all__ = ["BitRelayConfig"]
 
-
-def __getattr__(name):
-    # the run and its helpers load on first use: the schema alone stays light
-    return getattr(importlib.import_module(f"{__name__}.main"), name)
+__getattr__ = lazy_main(__name__)  # the run loads on first use

@@ -7,13 +7,9 @@ gradients of Figure 3 with the engine of :mod:`rnnmem_utils.analysis.state_gradi
 and writes the claims (``claims.json`` last).
 """
 
-import importlib
-
+from .. import lazy_main
 from .schema import CyclesConfig
 
 __all__ = ["CyclesConfig"]
 
-
-def __getattr__(name):
-    # the run and its helpers load on first use: the schema alone stays light
-    return getattr(importlib.import_module(f"{__name__}.main"), name)
+__getattr__ = lazy_main(__name__)  # the run loads on first use

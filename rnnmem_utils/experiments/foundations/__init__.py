@@ -15,13 +15,9 @@ cell highway; (4) interpretable units of a character LM on text8; (5) dropout
 scaling at test time and multi-layer RNNs.
 """
 
-import importlib
-
+from .. import lazy_main
 from .schema import FoundationsConfig
 
 __all__ = ["FoundationsConfig"]
 
-
-def __getattr__(name):
-    # the run and its helpers load on first use: the schema alone stays light
-    return getattr(importlib.import_module(f"{__name__}.main"), name)
+__getattr__ = lazy_main(__name__)  # the run loads on first use

@@ -22,13 +22,9 @@ E2 (the bit relay, :mod:`rnnmem_utils.experiments.bit_relay`) trains through
 this module's :func:`train_part`.
 """
 
-import importlib
-
+from .. import lazy_main
 from .schema import LatchingConfig
 
 __all__ = ["LatchingConfig"]
 
-
-def __getattr__(name):
-    # the run and its helpers load on first use: the schema alone stays light
-    return getattr(importlib.import_module(f"{__name__}.main"), name)
+__getattr__ = lazy_main(__name__)  # the run loads on first use

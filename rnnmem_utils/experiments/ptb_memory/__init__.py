@@ -12,13 +12,9 @@ and finished units are loaded; a unit is computed in a worker process when
 ``cfg.workers > 1`` and then loaded here from the store.
 """
 
-import importlib
-
+from .. import lazy_main
 from .schema import PtbMemoryConfig
 
 __all__ = ["PtbMemoryConfig"]
 
-
-def __getattr__(name):
-    # the run and its helpers load on first use: the schema alone stays light
-    return getattr(importlib.import_module(f"{__name__}.main"), name)
+__getattr__ = lazy_main(__name__)  # the run loads on first use

@@ -106,9 +106,9 @@ def _table2(cs, cfg, out):
             source=SOURCE,
         )  # fmt: skip
     for row, why in zoo.NOT_REPRODUCIBLE.items():
-        cs.not_run(f"ppl_{row.split(' (')[0].replace(' ', '_')}",
-                   f"Table 2: {row}", row.split("(")[1].rstrip(")"),
-                   f"not reproducible: {why}", SOURCE)  # fmt: skip
+        cs.cannot_reproduce(f"ppl_{row.split(' (')[0].replace(' ', '_')}",
+                            f"Table 2: {row}", row.split("(")[1].rstrip(")"),
+                            why, SOURCE)  # fmt: skip
 
 
 def _paired_boot(a, b, seed, n=2000):
@@ -388,11 +388,11 @@ def _slope(y, first):
 def _wikitext(cs, cfg, stats, wiki):
     _fig7a(cs, cfg, stats, wiki)
     _fig7b(cs, cfg, stats, wiki)
-    cs.not_run(
+    cs.cannot_reproduce(
         "fig7a_wiki103", "Wiki-103 512: sigma_1 decays faster and selectiveness is "
         "considerably lower, not increasing beyond delay ~10 (Figure 7a)",
-        "faster decay, lower selectiveness", "not reproducible: "
-        + zoo.NOT_REPRODUCIBLE["Wiki-103 512 (43.4 / 42.1)"], SECTION,
+        "faster decay, lower selectiveness",
+        zoo.NOT_REPRODUCIBLE["Wiki-103 512 (43.4 / 42.1)"], SECTION,
     )  # fmt: skip
 
 
@@ -666,9 +666,9 @@ def _table3(cs, t3):
                                        and row.hi <= row.test_paper + 10),
             source=SOURCE + ", appendix 9",
         )  # fmt: skip
-    cs.not_run(
+    cs.cannot_reproduce(
         "table3_genitive", "Table 3: genitive vs non-genitive nouns", 89.4,
-        "not reproducible here: PTB's LM text splits 's into its own token, so no "
+        "PTB's LM text splits 's into its own token, so no "
         "word type of this vocabulary is genitive (the authors' own "
         "normalisation kept it attached)", SOURCE,
     )  # fmt: skip
@@ -757,8 +757,8 @@ def _properties(cs, props):
             interval_kind=BAND + " (common-proper)",
             holds_across_interval=bool(cp.lo > sp.hi), source=SOURCE + ", section 5.2",
         )  # fmt: skip
-    cs.not_run(
+    cs.cannot_reproduce(
         "fig10_genitive", "genitive vs non-genitive: relative memory ~0.8 at delay 0",
-        "~0.8", "not reproducible here: PTB's LM text splits 's into its own "
+        "~0.8", "PTB's LM text splits 's into its own "
         "token, so no word type is genitive", SOURCE,
     )  # fmt: skip

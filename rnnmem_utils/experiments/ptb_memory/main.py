@@ -23,7 +23,7 @@ def run(cfg, out_dir, *, preset="default", needs=None, progress=True):
         data = units.prepare(cfg)
         io.write_json(out_dir / "alignment.json", units.alignment_report(data))
         jobs = units.plan(cfg)
-        units.run_parallel(cfg, jobs, out_dir, progress)
+        units.run_parallel(cfg, jobs, out_dir)
         wikitext_memory.run_parallel(cfg, out_dir)  # Figure 7
         out = units.collect(cfg, data, jobs, out_dir, progress)
         out["wiki_curves"], out["extra"]["wiki_stats"] = wikitext_memory.collect(

@@ -12,10 +12,7 @@ processes (models, then analyses: an analysis needs its model), and
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import functools
-import multiprocessing as mp
-import os
 
 import numpy as np
 import pandas as pd
@@ -25,6 +22,7 @@ from ... import store
 from ...analysis import memory as mem
 from ...analysis import state_gradients as sg
 from ...data import ptb, treebank
+from ...runner.units import map_units
 from ..harness import single_thread
 from . import analyses, probes, zoo
 
@@ -164,39 +162,25 @@ def _words0(cfg, m, data):
 # ---------------------------------------------------------------------------
 
 
-def _in_worker(cfg, job, out_dir):
+def _in_worker(item):
+    cfg, job, out_dir = item
     with single_thread():
         compute(cfg, job, out_dir, progress=False)
     return job
 
 
-def run_parallel(cfg, jobs, out_dir, progress=True) -> None:
-    """Compute the jobs in ``cfg.workers`` processes (models first); a no-op
-    with one worker (then :func:`collect` computes them in this process)."""
+def run_parallel(cfg, jobs, out_dir) -> None:
+    """The jobs as units of the run's executor (:func:`map_units`): in
+    ``cfg.workers`` single-threaded processes locally, or on the Dask cluster
+    the run was launched on; the models first, then the analyses (an analysis
+    needs its model). A no-op with one local worker (then :func:`collect`
+    computes them in this process)."""
     if cfg.workers <= 1:
         return
-    from tqdm.auto import tqdm
-
-    ctx = mp.get_context("spawn")  # a fresh interpreter: no forked torch threads
-    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with cf.ProcessPoolExecutor(cfg.workers, mp_context=ctx) as pool:
-            for phase in (("model",), ("curve", "words0", "fits")):
-                todo = [j for j in jobs if j[0] in phase]
-                futures = [pool.submit(_in_worker, cfg, j, out_dir) for j in todo]
-                bar = tqdm(total=len(todo), disable=not progress, desc=phase[0] + "s")
-                for f in cf.as_completed(futures):
-                    f.result()
-                    bar.update()
-                bar.close()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    for phase in (("model",), ("curve", "words0", "fits")):
+        todo = [(cfg, j, out_dir) for j in jobs if j[0] in phase]
+        map_units(_in_worker, todo, jobs=cfg.workers, out_dir=out_dir,
+                  label=lambda item: " ".join(item[1]))  # fmt: skip
 
 
 def collect(cfg, data, jobs, out_dir, progress=True) -> dict:

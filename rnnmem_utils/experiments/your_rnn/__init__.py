@@ -13,13 +13,9 @@ A model of the shape of PyTorch's word-language-model example (embedding,
   network beside an LSTM of the same size, both driven by the same signal.
 """
 
-import importlib
-
+from .. import lazy_main
 from .schema import YourRnnConfig
 
 __all__ = ["YourRnnConfig"]
 
-
-def __getattr__(name):
-    # the run and its helpers load on first use: the schema alone stays light
-    return getattr(importlib.import_module(f"{__name__}.main"), name)
+__getattr__ = lazy_main(__name__)  # the run loads on first use
