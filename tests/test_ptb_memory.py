@@ -408,3 +408,29 @@ def test_jobs_run_as_units_of_the_executor_models_first(monkeypatch, tmp_path):
     assert calls[0][0] == [" ".join(j) for j in jobs if j[0] == "model"]
     units.run_parallel(config.resolve("ptb_memory", "smoke"), jobs, tmp_path)
     assert len(calls) == 2  # one worker: nothing here, collect computes them
+
+
+def test_per_word_delay0_against_autograd():
+    """Mean G[t, 0] = d c_t / d e_t per word, from the engine's folded step,
+    against autograd through torch's fused nn.LSTM one position at a time."""
+    m = _tiny().double()
+    tokens = torch.randint(0, 6, (7, 2))
+    words, sums, counts = analyses.per_word_delay0(m, tokens, state="c")
+    xs = m.embed(tokens).detach()
+    want = torch.zeros_like(sums)
+    state = m.init_state(2)
+    for t in range(len(xs)):
+        for b in range(2):
+
+            def c_t(x, t=t, b=b, state=state):
+                packed = tuple(s[b : b + 1, None].transpose(0, 1) for s in state)
+                _, (_, c) = m.rnn(x[None, None], packed)
+                return c[0, 0]
+
+            jac = torch.autograd.functional.jacobian(c_t, xs[t, b])  # (H, E)
+            want[(words == tokens[t, b]).nonzero()[0, 0]] += jac
+        with torch.no_grad():
+            _, state = m(tokens[t : t + 1], state)
+    torch.testing.assert_close(sums, want)
+    torch.testing.assert_close(counts, torch.bincount(
+        torch.searchsorted(words, tokens.flatten()), minlength=len(words)).double())  # fmt: skip

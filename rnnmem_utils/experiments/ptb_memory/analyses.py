@@ -150,14 +150,15 @@ def per_word_delay0(model, tokens, *, state="c", first_target=0):
     tokens = torch.as_tensor(tokens)  # (T, B)
     words, rows = torch.unique(tokens[first_target:], return_inverse=True)
     rows = torch.cat([rows.new_full((first_target, tokens.shape[1]), -1), rows])
-    k = model.state_index(state)
-    xs = model.embed(tokens)
-    s = model.init_state(tokens.shape[1])
+    view = sg.analysis_view(model)  # the engine's folded tangents, not torch.func
+    k = view.state_index(state)
+    xs = view.embed(tokens)
+    s = view.init_state(tokens.shape[1])
     sums = torch.zeros(len(words), xs.shape[-1] * s[k].shape[-1], dtype=torch.float64)
     counts = torch.zeros(len(words), dtype=torch.float64)
     empty = tuple(v.new_zeros(v.shape[0], 0, v.shape[-1]) for v in s)
     for t, x_t in enumerate(xs):
-        s, new = _step0(model, x_t, s, empty)
+        s, new = _step0(view, x_t, s, empty)
         if t < first_target:
             continue
         sums.index_add_(0, rows[t], new[k].reshape(len(x_t), -1).double())
