@@ -13,6 +13,7 @@ publish; loosening a criterion until it passes is not.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -216,26 +217,24 @@ class ClaimSet:
             )  # fmt: skip
         )
 
-    def not_run(
+    def _unassessed(
         self,
-        id: str,
+        verdict: str,
+        id: str,  # noqa: A002
         statement: str,
         published: Any,
-        why: str,  # noqa: A002
+        why: str,
         source: str = "",
     ) -> Claim:
-        return self.add(Claim(id, statement, published, None, why, NOT_RUN, "", source))
+        """A claim with no number of ours; ``why`` stands in the criterion."""
+        return self.add(Claim(id, statement, published, None, why, verdict, "", source))
 
-    def cannot_reproduce(
-        self,
-        id: str,
-        statement: str,
-        published: Any,
-        why: str,  # noqa: A002
-        source: str = "",
-    ) -> Claim:
-        """A claim no preset can test here, and why (never a guess)."""
-        return self.add(Claim(id, statement, published, None, why, CANNOT, "", source))
+    # (id, statement, published, why, source=""): a claim this preset is too
+    # small to check, and why ("not run at this preset")
+    not_run = functools.partialmethod(_unassessed, NOT_RUN)
+    # the same for a claim no preset can test here (data that is not public,
+    # say): "cannot be reproduced here", never a guess
+    cannot_reproduce = functools.partialmethod(_unassessed, CANNOT)
 
     def to_frame(self):
         import pandas as pd

@@ -104,7 +104,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             PtbMemoryConfig,
             "E4 What PTB language models remember",
             entry="rnnmem_utils.experiments.ptb_memory.main:run",
-            paper_cost="about 45 CPU-hours for the 7 PTB models of 39 epochs (about 1,500 words/s on one core, benchmarks/lm_training.py); minutes per model on a GPU (not measured: no GPU was lent)",
+            paper_cost="about 20 CPU-hours for the 7 PTB models of 39 epochs (about 4,100 words/s on one core at 256 units, benchmarks/lm_training.py); minutes per model on a GPU (not measured: no GPU was lent)",
         ),
         Experiment(
             "autocomplete",

@@ -456,25 +456,21 @@ _ptb_memory_paper = dict(
 )
 PTB_MEMORY = {
     "paper": _ptb_memory_paper,
-    # <= ~35 min on 2 free cores (estimated ~26 min). Two workers train the
-    # baseline, the GRU, the vanilla RNN and LSTM 128 for 3 of the paper's 39
-    # epochs with its recipe unchanged (unroll 200, 211 updates per epoch,
-    # the update of its summed TF cost: zoo.settings); the other seeds,
-    # LSTM 512 and Wiki-2 are "not run at this preset", and so is Table 2's
-    # comparison. Pilot (seed 1000, one thread, not reported): the
-    # baseline's valid perplexity on 20k tokens fell 997, 739, 624, 521, 406,
-    # 397, 362 after 50..350 updates (the mean-loss update of before sat at
-    # ~700 after 900 updates of a 35-step unroll). Free-core time: the fused
-    # LSTM ran at 77.7% of the arithmetic limit measured in the same run
-    # (benchmarks/lm_training.py, 2,010 of 2,587 words/s on the loaded
-    # machine); at the ~5,700 words/s limit of a free core that is ~4,400
-    # words/s, ~190 s per epoch at 256 units (GRU alike, RNN ~160 s, LSTM 128
-    # ~110 s): ~1,100 s until the last model is trained. The analyses took
-    # ~280 s (baseline's cell state with the POS classes) and ~130 s per
-    # other curve for 10,000 positions in one process on the loaded machine
-    # (a dry run at seed 1000): ~650 CPU-s on free cores, ~330 s on 2
-    # workers, plus ~90 s of evaluation and notebook. A 4th epoch (~360 s)
-    # would still fit 35 min on free cores, not on this shared machine.
+    # <= ~35 min on 2 free cores: measured about 30 min from an empty store
+    # (2026-11-30, nothing else running: the four models trained in 20 min,
+    # the analyses in 7 on two workers, evaluation and notebook 2). Two
+    # workers train the baseline, the GRU, the vanilla RNN and LSTM 128 for 3
+    # of the paper's 39 epochs with its recipe unchanged (unroll 200, 211
+    # updates per epoch, the update of its summed TF cost: zoo.settings); the
+    # other seeds, LSTM 512 and Wiki-2 are "not run at this preset", and so
+    # is Table 2's comparison. Pilot (seed 1000, one thread, not reported):
+    # the baseline's valid perplexity on 20k tokens fell 997, 739, 624, 521,
+    # 406, 397, 362 after 50..350 updates (the mean-loss update of before sat
+    # at ~700 after 900 updates of a 35-step unroll). Training runs at about
+    # 3,950 words/s per worker with both busy (linear_cross_entropy; 4,105 on
+    # one free core, 77% of the arithmetic limit: benchmarks/lm_training.py),
+    # ~235 s per epoch at 256 units. The per-word delay-0 unit took 13 min
+    # through torch.func before it stepped the engine's folded tangents (30 s).
     "default": {
         **_ptb_memory_paper,
         "variants": ("lstm256", "gru256", "rnn256", "lstm128", "untrained"),
