@@ -364,7 +364,7 @@ def test_paper_results_not_run_say_what_they_cost(results_root):
     sec = report.Section("ptb_memory", "E4", "", where, "04_ptb_memory.ipynb")
     text = report._not_run_text(sec, "paper")
     assert "rnnmem run ptb_memory --preset paper" in text
-    assert "What it costs: about 45 CPU-hours" in text
+    assert "What it costs: about 20 CPU-hours" in text
     assert "What it costs" not in report._not_run_text(sec, "default")
 
 
