@@ -360,6 +360,7 @@ _autocomplete_paper = dict(
     local_sentences=2,
     connectivity_sequences=200,  # our measure of reach (the post shows examples)
     connectivity_norm="squared",  # the post's code: reduce_sum(gradient ** 2)
+    workers=3,  # the three models side by side (a GPU worker each on a cluster)
     seed=450_849_059,  # random_seed, "From random.org"
 )
 AUTOCOMPLETE = {
@@ -396,6 +397,7 @@ AUTOCOMPLETE = {
         "log_every": 50,
         "log_valid_sequences": 128,
         "connectivity_sequences": 32,  # ~1 s per sequence and model at 64 units
+        "workers": 2,  # the 2 cores: two models at once, then the third
     },
     "smoke": {  # seconds: every part on a tiny corpus, no claim expected to hold
         **_autocomplete_paper,
@@ -413,6 +415,7 @@ AUTOCOMPLETE = {
         "bootstrap_resamples": 200,
         "local_sentences": 1,
         "connectivity_sequences": 2,
+        "workers": 1,
     },
 }
 

@@ -153,3 +153,29 @@ def test_walkthrough_claims_follow_the_facts():
     assert "1,024" in by_id["walkthrough_learning"].criterion
     assert by_id["walkthrough_schools"].verdict == cl.REPRODUCED
     assert set(walk_verdicts(None).values()) == {cl.NOT_RUN}
+
+
+def test_models_train_as_units_of_the_executor(monkeypatch, tmp_path):
+    """E5's models go through the one unit scheduler (map_units: a local pool
+    of ``workers`` processes or the Dask cluster), one model a unit, each in a
+    single thread; one worker trains them in the run's own process."""
+    import torch
+
+    from rnnmem_utils.experiments.autocomplete import main
+
+    cfg = config.resolve("autocomplete", "smoke", {"workers": 2})
+    calls, trained = [], []
+    monkeypatch.setattr(main, "make_dataset", lambda c: "dataset")
+    monkeypatch.setattr(main, "trained_models", lambda c, d, out, progress: trained.append(
+        (c.models, d, out, progress, torch.get_num_threads())))  # fmt: skip
+
+    def fake_map(fn, items, *, jobs, out_dir, label):
+        calls.append(([label(x) for x in items], jobs, out_dir))
+        return [fn(x) for x in items]
+
+    monkeypatch.setattr(main, "map_units", fake_map)
+    main.train_parallel(cfg, tmp_path)
+    assert calls == [(["model gru", "model lstm", "model nlstm"], 2, tmp_path)]
+    assert trained == [((k,), "dataset", tmp_path, False, 1) for k in cfg.models]
+    main.train_parallel(config.resolve("autocomplete", "smoke"), tmp_path)
+    assert len(calls) == 1  # one worker: they train in the run, one by one

@@ -21,7 +21,7 @@ appended to ``out_dir/where.json``, which the run record copies (see
 
 E1 runs its grid through it (each (part, style, cell) unit, and each cell's
 search and tuned part, a task), E4 its zoo, its analyses and Figure 7's
-curves (models first: an analysis needs its model); the text8 models are next.
+curves (models first: an analysis needs its model), E5 its three text8 models.
 """
 
 from __future__ import annotations

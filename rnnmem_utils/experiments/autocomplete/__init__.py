@@ -3,7 +3,9 @@ RNNs", Distill): GRU, LSTM and Nested LSTM read text8 one character at a
 time and predict the word being typed.
 
 ``run(cfg, out_dir, preset=...)`` builds the post's data set, trains the
-three models through the store (each resumable from its last checkpoint),
+three models through the store (each resumable from its last checkpoint;
+``cfg.workers`` of them at a time in single-threaded processes, or each a
+task of the Dask cluster the run was launched on),
 scores them on the test sequences (cross entropy, accuracy, top-1/2/3
 accuracy by characters seen, with bootstrap intervals over sequences),
 writes suggestions on the post's probe sentence, and the claims

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 from ... import io, store
 from ...data import autocomplete as data
 from ...data import corpora
+from ...runner.units import map_units
 from ..harness import results, single_thread
 from . import published
 
@@ -63,10 +65,32 @@ def trained_models(cfg, dataset, out_dir, progress=True):
             {k: v[2] for k, v in out.items()})  # fmt: skip
 
 
+def _train_unit(item) -> str:
+    cfg, kind, out_dir = item
+    with single_thread():
+        trained_models(replace(cfg, models=(kind,)), make_dataset(cfg), out_dir,
+                       progress=False)  # fmt: skip
+    return kind
+
+
+def train_parallel(cfg, out_dir) -> None:
+    """The models as units of the run's executor (:func:`map_units`): in
+    ``cfg.workers`` single-threaded processes locally, or on the Dask cluster
+    the run was launched on; each trains into the store (resuming from its
+    last checkpoint), where :func:`trained_models` then finds it. A no-op with
+    one local worker (the models then train here, one after the other)."""
+    if cfg.workers <= 1 or len(cfg.models) <= 1:
+        return
+    map_units(_train_unit, [(cfg, kind, out_dir) for kind in cfg.models],
+              jobs=cfg.workers, out_dir=out_dir,
+              label=lambda item: f"model {item[1]}")  # fmt: skip
+
+
 def _run(cfg, out_dir, preset, progress):
     from . import claims as claims_mod
     from . import evaluate
 
+    train_parallel(cfg, out_dir)
     dataset = make_dataset(cfg)
     trained, logs, keys = trained_models(cfg, dataset, out_dir, progress)
     test = dataset.splits["test"][: cfg.test_sequences]

@@ -90,6 +90,12 @@ class AutocompleteConfig(Schema):
         "and figures) or L2 (the article's formula)",
         choices=("squared", "l2"),
     )
+    workers: int = param(
+        "models trained in parallel (single-threaded processes; on a Dask "
+        "cluster each model is a task)",
+        min=1,
+        max=64,
+    )
     seed: int = param(
         "seed of the vocabulary order, the split, the initialisation and the "
         "batch order (the post: 450849059 for all)",
