@@ -366,7 +366,9 @@ _autocomplete_paper = dict(
 AUTOCOMPLETE = {
     # ~6 h per model on a GPU in the post (about 16 s per step on 2 CPU cores)
     "paper": _autocomplete_paper,
-    # 2 CPU cores, ~20 min for the three models: the local 4.5% of text8, a
+    # 2 CPU cores, ~20 min for the three models (measured 12.2 min from an
+    # empty store on 2 free cores, 2026-12-01: the models two at a time in
+    # 4.7-6.8 min each, then evaluation and connectivity): the local 4.5% of text8, a
     # vocabulary of 1,024 words, 64 units, 1,200 steps. Measured here (one
     # thread, a shared machine): ~0.3 s per step at 64 units (~1.1 s at 128).
     # A first default (4,096 words, adaptive softmax, Adam at 1e-3, 1,000
