@@ -123,17 +123,38 @@ def result_modules(roots) -> list[str]:
     )
 
 
+_DEFINES_DOC = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def code_of(path: Path) -> str:
+    """A module's code without its comments and docstrings: the syntax tree,
+    docstrings dropped, written back out (``ast.unparse``). A prose edit
+    cannot change a number, so it leaves a result up to date; any edit to the
+    code itself does not. (The store's keys hash the bytes instead: they must
+    read the same under every Python, while a fingerprint that reads
+    differently under another Python only reruns notebooks from the store.)"""
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if not isinstance(node, _DEFINES_DOC) or not node.body:
+            continue
+        first = node.body[0]
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+            if isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return ast.unparse(tree)
+
+
 @lru_cache(maxsize=64)
 def _digest(modules: tuple[str, ...], stamps: tuple) -> str:
     h = hashlib.sha256()
     for module in modules:
         h.update(module.encode())
-        h.update(module_file(module).read_bytes())
+        h.update(code_of(module_file(module)).encode())
     return h.hexdigest()[:16]
 
 
 def digest(roots) -> str:
-    """Hash of the source of :func:`result_modules` of ``roots``."""
+    """Hash of the code (:func:`code_of`) of :func:`result_modules` of ``roots``."""
     modules = tuple(result_modules(roots))
     stamps = tuple(module_file(m).stat().st_mtime_ns for m in modules)
     return _digest(modules, stamps)
