@@ -144,17 +144,25 @@ def code_of(path: Path) -> str:
     return ast.unparse(tree)
 
 
+@lru_cache(maxsize=1024)
+def _code_at(path: str, stamp: tuple[int, int]) -> str:
+    """:func:`code_of` once per version of a file: the experiments' closures
+    share most of their modules."""
+    return code_of(Path(path))
+
+
 @lru_cache(maxsize=64)
 def _digest(modules: tuple[str, ...], stamps: tuple) -> str:
     h = hashlib.sha256()
-    for module in modules:
+    for module, stamp in zip(modules, stamps, strict=True):
         h.update(module.encode())
-        h.update(code_of(module_file(module)).encode())
+        h.update(_code_at(str(module_file(module)), stamp).encode())
     return h.hexdigest()[:16]
 
 
 def digest(roots) -> str:
     """Hash of the code (:func:`code_of`) of :func:`result_modules` of ``roots``."""
     modules = tuple(result_modules(roots))
-    stamps = tuple(module_file(m).stat().st_mtime_ns for m in modules)
+    stats = [module_file(m).stat() for m in modules]
+    stamps = tuple((st.st_mtime_ns, st.st_size) for st in stats)
     return _digest(modules, stamps)
