@@ -17,7 +17,7 @@ help:
 	@echo "make reproduce   run every notebook at the default preset, then write results/default/REPORT.md"
 	@echo "make test        run the test suite (unit tests + every notebook at the smoke preset)"
 	@echo "make benchmarks  run the speed benchmarks (ratios against the naive methods)"
-	@echo "make lint        ruff on the library, tests, benchmarks and notebooks"
+	@echo "make lint        ruff check and format check: library, tests, benchmarks, pilots, notebooks"
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,10 +55,11 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check rnnmem_utils tests benchmarks notebooks
+	$(BIN)/ruff check rnnmem_utils tests benchmarks pilots notebooks
+	$(BIN)/ruff format --check rnnmem_utils tests benchmarks pilots notebooks
 
 format: $(STAMP)
-	$(BIN)/ruff format rnnmem_utils tests benchmarks notebooks
+	$(BIN)/ruff format rnnmem_utils tests benchmarks pilots notebooks
 
 benchmarks: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -115,8 +115,24 @@ def test_gru_initialisation_is_tensorflows():
     cell = m.cells[0]
     assert cell.form == "tf" and cell.b_h is None
     assert cell.b[:12].eq(1.0).all() and cell.b[12:].eq(0.0).all()  # gates 1.0
-    limit = math.sqrt(6 / (5 + 6 + 18))  # glorot over the [x, h] kernel
-    assert cell.W_x.abs().max() <= limit and cell.W_h.abs().max() <= limit
+    # TF's two kernels over [x, h] (fan_in 5 + 6): gates (11 x 12), candidate
+    # (11 x 6), each Glorot-uniform over its own width
+    for w in (cell.W_x, cell.W_h):
+        gates, candidate = w.split([12, 6], -1)
+        assert gates.abs().max() <= math.sqrt(6 / (11 + 12))
+        assert candidate.abs().max() <= math.sqrt(6 / (11 + 6))
+
+
+def test_gru_candidate_kernel_spans_its_own_glorot_range():
+    # 64 + 64 inputs, 64 units: the candidate's range sqrt(6 / 192) = 0.177 is
+    # wider than that of one kernel over all three blocks, sqrt(6 / 320) =
+    # 0.137; 8,192 uniform draws reach within 0.5% of their bound
+    cell = models.build("gru", cfg_of(hidden_size=64, embedding_size=64), 11).cells[0]
+    w = torch.cat([cell.W_x, cell.W_h])
+    gates, candidate = w.split([128, 64], -1)
+    for block, width in ((gates, 128), (candidate, 64)):
+        bound = math.sqrt(6 / (128 + width))
+        assert bound * 0.99 < block.abs().max() <= bound
 
 
 def test_loss_is_masked_cross_entropy():

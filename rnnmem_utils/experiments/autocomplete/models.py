@@ -15,7 +15,8 @@ in, the word being typed out.
 
 The embedding's row 0 (<eos>, padding) is zero and never trained (the post's
 ``embedding_matrix``); TensorFlow's initialisers: Glorot-uniform kernels over
-the concatenated ``[x, h]``, zero biases except the GRU's gates (1.0), the
+the concatenated ``[x, h]`` (the GRU's gate and candidate kernels each over
+its own width), zero biases except the GRU's gates (1.0), the
 embedding ``U(-sqrt(1/27), sqrt(1/27))``.
 
 The head is the post's dense layer over all ``n_words`` classes, or (a
@@ -131,8 +132,15 @@ class AutocompleteModel(nn.Module):
 
     def _init_cell(self, cell) -> None:
         fan_in, gh = cell.input_size + cell.hidden_size, cell.W_x.shape[1]
+        # TF's kernels are over the concatenated [x, h]. The GRUCell has two,
+        # gates/kernel (fan_in x 2H) and candidate/kernel (fan_in x H), each
+        # Glorot over its own width; the LSTMs have one (fan_in x 4H).
+        widths = (
+            [2 * cell.hidden_size, cell.hidden_size] if self.kind == "gru" else [gh]
+        )
         for w in (cell.W_x, cell.W_h):
-            glorot_(w, fan_in, gh)
+            for block in w.split(widths, -1):
+                glorot_(block, fan_in, block.shape[-1])
         cell.b.zero_()
         if self.kind == "gru":  # TF GRUCell: gate biases 1.0, candidate 0
             cell.b[: 2 * cell.hidden_size] = 1.0
