@@ -175,6 +175,26 @@ def test_window_memory_grows_linearly():
     np.testing.assert_allclose(steps / np.array([5, 10, 20]), steps[-1] / 20, rtol=0.15)
 
 
+def test_window_memory_counts_activations_not_the_data():
+    # The lesson measures windows of a test set sliced by columns (views into
+    # one larger array). Autograd keeps those views' storages alive, but the
+    # data exist whatever the window: the count must be the same for views and
+    # compact copies, and grow from a window of one step (it did not: at k = 1
+    # the flattened target stayed a view of the whole test set and was counted).
+    torch.manual_seed(0)
+    model = hb.TokenRNN("lstm", 4, 8, 4)
+    big_x, big_y = (
+        torch.from_numpy(a)
+        for a in chars.delayed_recall(12, 64, 2, 4, np.random.default_rng(0))
+    )
+    x, y = big_x[:, :4], big_y[:, :4]
+    views = [bptt.window_memory(model, x, y, k) for k in (1, 2, 3)]
+    copies = [bptt.window_memory(model, x.clone(), y.clone(), k) for k in (1, 2, 3)]
+    assert views == copies
+    assert np.all(np.diff(views) > 0)
+    np.testing.assert_allclose(np.diff(views), views[1] - views[0], rtol=0.1)
+
+
 def test_clipping_bounds_the_update():
     torch.manual_seed(0)
     model = hb.TokenRNN("rnn", 4, 8, 4)

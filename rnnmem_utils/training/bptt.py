@@ -223,35 +223,41 @@ def sequence_accuracies(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor
 
 def saved_bytes(fn: Callable) -> int:
     """Bytes of the distinct tensor storages autograd keeps for the backward pass
-    while ``fn()`` runs: the activation memory BPTT pays for (parameters, which
-    any method keeps, are excluded)."""
-    params: set[int] = set()
+    while ``fn(exclude)`` runs: the activation memory BPTT pays for.
+
+    ``fn`` first calls ``exclude(tensors)`` with what any method holds anyway,
+    the parameters and the data: a saved view of them (an index tensor sliced
+    from a test set, say) would otherwise count the whole storage it views."""
+    held: set[int] = set()
     seen: dict[int, int] = {}
 
     def pack(t: torch.Tensor):
         st = t.untyped_storage()
-        if st.data_ptr() not in params:
+        if st.data_ptr() not in held:
             seen[st.data_ptr()] = st.nbytes()
         return t
 
-    def collect_params(model_params):
-        params.update(p.untyped_storage().data_ptr() for p in model_params)
+    def exclude(tensors):
+        held.update(t.untyped_storage().data_ptr() for t in tensors)
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn(collect_params)
+        fn(exclude)
     return sum(seen.values())
 
 
 def window_memory(model, x: torch.Tensor, y: torch.Tensor, truncation: int) -> int:
     """Activation bytes held at once by truncated BPTT: those of one window's graph
-    (the first window; all windows but a shorter last one are alike)."""
+    (the first window; all windows but a shorter last one are alike). The
+    window is cut from compact copies of ``x`` and ``y``, so the count does not
+    depend on how the caller sliced them (a reshape of a view may copy)."""
     sl = windows(x.shape[0], truncation)[0]
     n_valid = max(int((y != IGNORE).sum()), 1)
+    x, y = x[sl].contiguous(), y[sl].contiguous()
 
-    def run(collect_params):
-        collect_params(model.parameters())
-        logits, _ = model(x[sl])
-        return _window_loss(logits, y[sl], n_valid)
+    def run(exclude):
+        exclude([*model.parameters(), x, y])
+        logits, _ = model(x)
+        return _window_loss(logits, y, n_valid)
 
     return saved_bytes(run)
 
