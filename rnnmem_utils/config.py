@@ -120,7 +120,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             YourRnnConfig,
             "Lesson: memory analysis of your own RNN",
             entry="rnnmem_utils.experiments.your_rnn.main:run",
-            paper_cost="over 2.5 h of one CPU core: the model trains in about 80 min (20,000 steps, measured beside other runs), and the state gradients over 100,000 words take about an hour (about 33 positions/s at 200 units, measured); a run of 2.5 h on 2026-12-01 had not finished them",
+            paper_cost="about 3 hours of one CPU core (measured 2026-12-01, beside other runs): the model trains in about 80 min (20,000 steps), the state gradients over 100,000 words take 86 CPU-min (about 19 positions/s at 200 units), the rest a few minutes",
         ),
     ]
 }
