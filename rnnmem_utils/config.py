@@ -72,7 +72,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             FoundationsConfig,
             "Foundations: how RNNs remember and forget",
             entry="rnnmem_utils.experiments.foundations.main:run",
-            paper_cost="42 min on one CPU core beside another run (measured 2026-12-01); the 256-unit character LM's 20,000 steps are most of it",
+            paper_cost="41 min on one CPU core beside other runs (measured 2026-12-01); the 256-unit character LM's 20,000 steps are most of it",
         ),
         Experiment(
             "latching",

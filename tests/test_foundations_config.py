@@ -76,6 +76,19 @@ def test_lm_window_rule_matches_the_training_loop(monkeypatch):
         foundations._train_lm(beyond, None, ids, False)
 
 
+def test_the_lm_trains_at_its_own_rate(monkeypatch):
+    """lm_lr, not the recall task's lr, reaches the LM's optimiser."""
+    from rnnmem_utils.experiments.foundations import parts as foundations
+
+    seen = {}
+    monkeypatch.setattr(
+        foundations.bptt, "train", lambda model, sample, **kw: seen.update(kw)
+    )
+    cfg = rm.config.resolve("foundations", "smoke", {"lr": 0.05, "lm_lr": 0.003})
+    foundations._train_lm(cfg, None, np.zeros(10_000, dtype=np.int64), False)
+    assert seen["lr"] == 0.003
+
+
 def test_data_needs_name_text8_and_its_length():
     cfg = rm.config.resolve("foundations", "smoke", {"lm_chars": 30_000})
     assert cfg.data_needs() == {"text8": 30_000}

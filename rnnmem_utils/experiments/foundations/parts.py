@@ -430,7 +430,7 @@ def _train_lm(cfg, model, train_ids: np.ndarray, progress: bool) -> list[dict]:
         model,
         sample,
         steps=cfg.lm_steps,
-        lr=cfg.lr,
+        lr=cfg.lm_lr,
         truncation=T,
         clip_norm=cfg.clip_norm,
         carry_state=True,

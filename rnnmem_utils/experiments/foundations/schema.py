@@ -55,7 +55,7 @@ class FoundationsConfig(Schema):
         "recurrent units (recall, clipping, Jacobians)", min=1, max=4096
     )
     batch_size: int = param("sequences per update", min=1, max=4096)
-    lr: float = param("Adam learning rate (recall, character LM)", min=1e-6, max=10.0)
+    lr: float = param("Adam learning rate (recall)", min=1e-6, max=10.0)
     # part 3: vanishing / exploding gradients
     sigmas: tuple[float, ...] = param(
         "largest singular values of W_hh to sweep", min=0.01, max=10.0
@@ -80,6 +80,7 @@ class FoundationsConfig(Schema):
     lm_hidden_size: int = param("character LM: LSTM units", min=1, max=4096)
     lm_seq_len: int = param("character LM: truncated-BPTT length", min=2, max=10_000)
     lm_steps: int = param("character LM: training updates", min=1, max=10_000_000)
+    lm_lr: float = param("character LM: Adam learning rate", min=1e-6, max=10.0)
     # part 5: dropout and multi-layer RNNs
     dropout_p: float = param("dropout's drop probability P", min=0.0, max=0.99)
     layers: tuple[int, ...] = param(
