@@ -35,16 +35,23 @@ import torch.nn.functional as F
 
 from rnnmem_utils.models import cells
 from rnnmem_utils.models.lm import RecurrentLM
-from rnnmem_utils.timing import peak_gemm_gflops
+from rnnmem_utils.timing import interleaved, peak_gemm_gflops
 from rnnmem_utils.training.lm import CHUNK_FLOATS, step_loss
 
 VOCAB, EMB, HIDDEN, BATCH, STEPS = 10_000, 64, 256, 20, 200
 
 
-def flop_per_word(hidden=HIDDEN, emb=EMB, vocab=VOCAB, gates=4) -> float:
-    """Forward multiply-adds x 2, times 3 for forward + backward."""
-    forward = 2 * gates * hidden * (emb + hidden) + 2 * hidden * vocab
-    return 3 * forward
+def flop_per_word_by_part(hidden=HIDDEN, emb=EMB, vocab=VOCAB, gates=4) -> dict:
+    """Forward multiply-adds x 2, times 3 for forward + backward, of the LSTM
+    layer and of the decoder."""
+    return {
+        "LSTM layer": 3 * 2 * gates * hidden * (emb + hidden),
+        "decoder GEMMs": 3 * 2 * hidden * vocab,
+    }
+
+
+def flop_per_word() -> float:
+    return sum(flop_per_word_by_part().values())
 
 
 class LoopLM(RecurrentLM):
@@ -119,20 +126,9 @@ def essential_seconds(model, clock) -> dict[str, float]:
         out, _ = model.rnn(model.embed(x), zeros)
         out.backward(torch.ones_like(out))
 
-    def best(fn, repeats=3):
-        fn()
-        times = []
-        for _ in range(repeats):
-            start = clock()
-            fn()
-            times.append(clock() - start)
-        return min(times)
-
-    return {
-        "decoder GEMMs": best(gemms),
-        "LSTM layer": best(recurrent),
-        "softmax exp": best(exps),
-    }
+    fns = {"decoder GEMMs": gemms, "LSTM layer": recurrent, "softmax exp": exps}
+    seconds = interleaved(fns, rounds=3, clock=clock)
+    return {name: float(s.min()) for name, s in seconds.items()}
 
 
 def main(argv=None) -> None:
@@ -178,10 +174,7 @@ def main(argv=None) -> None:
               f"{median / limit_median:.1%} of the median limit)")  # fmt: skip
     # The ceiling: the step's unavoidable parts at the rates they reach here,
     # everything else free.
-    at_peak = {  # the same work at the peak rate
-        "decoder GEMMs": 3 * 2 * HIDDEN * VOCAB * words,
-        "LSTM layer": 3 * 2 * 4 * HIDDEN * (EMB + HIDDEN) * words,
-    }
+    at_peak = {name: f * words for name, f in flop_per_word_by_part().items()}
     for name, sec in parts.items():
         if name not in at_peak:
             print(f"  {name:14} {sec * 1e3:6.0f} ms per step")
