@@ -167,43 +167,98 @@ def _cmd_store(args) -> int:
     from . import store
 
     st = store.Store()
+    users = _store_users()
     if args.store_command == "list":
-        entries = st.entries()
-        users = _store_users()
-        print(f"store: {st.root} ({len(entries)} entries)")
+        entries, unfinished = st.entries(), st.unfinished()
+        print(
+            f"store: {st.root} ({len(entries)} entries, {len(unfinished)} unfinished)"
+        )
         for m in entries:
-            fields = ", ".join(f"{k}={v}" for k, v in (m.get("fields") or {}).items())
-            used = (
-                ", ".join(sorted(users.get(m.get("key"), []))) or "no published result"
-            )
+            used = ", ".join(sorted(users.get(m.get("key"), []))) or "no run uses it"
             print(
                 f"{m.get('name', '?'):<28} {m.get('key', '?'):<17} "
                 f"{m.get('bytes_on_disk', 0) / 1e6:8.2f} MB  {m.get('created', '')}\n"
-                f"    made from: {fields or '-'}; code {m.get('code', '?')} "
-                f"({', '.join(m.get('modules') or []) or 'no module declared'})\n"
+                f"    made from: {_made_from(m)}\n"
                 f"    used by: {used}"
             )
+        for m in unfinished:
+            print(
+                f"{m.get('name', '?'):<28} {m.get('key', '?'):<17} "
+                f"{m['bytes_on_disk'] / 1e6:8.2f} MB  unfinished, {_state(m)}\n"
+                f"    made from: {_made_from(m)}"
+            )
         return 0
-    removed = st.prune(set(_store_users()), dry_run=args.dry_run)
+    removed = st.prune(set(users), dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     for m in removed:
-        print(f"{verb} {m.get('name')} {m.get('key')} ({m['path']})")
-    print(f"{verb} {len(removed)} entries; kept what published results use")
+        what = f"unfinished ({_state(m)})" if m["unfinished"] else "entry"
+        print(f"{verb} {what} {m.get('name')} {m.get('key')} ({m['path']})")
+    gone = sum(m["unfinished"] for m in removed)
+    print(
+        f"{verb} {len(removed) - gone} entries and {gone} unfinished units; kept "
+        "what a run uses (published, unfinished or failed) and every unit "
+        "being computed or resumable"
+    )
     return 0
 
 
+def _made_from(m: dict) -> str:
+    if "fields" not in m:
+        return "not recorded (begun by an older rnnmem)"
+    fields = ", ".join(f"{k}={v}" for k, v in (m.get("fields") or {}).items())
+    modules = ", ".join(m.get("modules") or []) or "no module declared"
+    return f"{fields or '-'}; code {m.get('code', '?')} ({modules})"
+
+
+def _state(m: dict) -> str:
+    """An unfinished unit in words: running or not, how far, how resumable."""
+    where = ", ".join(f"{k} {v}" for k, v in m["progress"].items())
+    saved = f"checkpoint at {where}" if where else "checkpoint saved"
+    parts = [
+        "running now" if m["running"] else "not running",
+        saved if m["checkpoint"] else "no progress saved",
+        f"last written {m['updated']}",
+    ]
+    if m["code_current"] is False:
+        parts.append("its code has changed since (cannot resume)")
+    return "; ".join(parts)
+
+
 def _store_users() -> dict[str, list[str]]:
-    """Store key -> the published results (every preset) whose record lists it."""
+    """Store key -> the runs (every preset) whose record lists it: the
+    published results, and the runs unfinished (``.staging``: running or
+    killed) or failed (``.failed``), whose rerun resumes from their units."""
     from . import io, runner
 
     users: dict[str, list[str]] = {}
     root = io.results_root()
     presets = [p.name for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
     for preset in presets:
-        for path in runner.published(preset):
-            for unit in (runner.read_record(path) or {}).get("units", []):
-                users.setdefault(unit.get("key"), []).append(f"{preset}/{path.name}")
+        runs = [(p, "") for p in runner.published(preset)]
+        for hidden, label in ((".staging", "unfinished"), (".failed", "failed")):
+            where = root / preset / hidden
+            runs += [(p, f" ({label})") for p in sorted(where.glob("*/"))]
+        for path, label in runs:
+            for unit in _units_of(path):
+                users.setdefault(unit.get("key"), []).append(
+                    f"{preset}/{path.name}{label}"
+                )
     return users
+
+
+def _units_of(run_dir) -> list[dict]:
+    """The units a run used: its record's list once published, the list it
+    keeps as it goes (``units.json``) while unfinished or failed."""
+    from . import io, runner
+
+    record = runner.read_record(run_dir)
+    if record is not None:
+        return record.get("units", [])
+    try:
+        units = io.read_json(run_dir / "units.json")
+    except (OSError, ValueError):
+        return []
+    return units if isinstance(units, list) else []
 
 
 def _cmd_cluster(args) -> int:

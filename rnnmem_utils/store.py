@@ -20,6 +20,7 @@ puts it on a shared file system)::
 
     <root>/<name>/<key>/meta.json      what it was made from, payload hashes, users
     <root>/<name>/<key>/value.<ext>    .pt (tensors, state dicts), .json, .csv
+    <root>/<name>/<key>/key.json       what a unit being computed is made from
     <root>/<name>/<key>/checkpoint.pt  progress of a unit being computed
     <root>/<name>/<key>/.lock          one process computes a unit at a time
 
@@ -27,7 +28,10 @@ Payloads are written atomically (:func:`rnnmem_utils.io.atomic_path`), loaded
 with ``torch.load(weights_only=True)`` (a state dict, never pickled code), and
 verified against the sha256 in ``meta.json``: a wrong hash or a truncated file
 is refused and the unit recomputed. ``meta.json`` is written last: a unit is
-complete when it exists.
+complete when it exists. A unit begun and not complete (being computed now,
+or left by an interrupted run) is *unfinished*: :meth:`Store.unfinished`
+lists it with its progress, and :meth:`Store.prune` removes it only when no
+process holds it and nothing in it can be resumed.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from typing import Any
 from . import io
 
 META = "meta.json"
+KEY = "key.json"
 CHECKPOINT = "checkpoint.pt"
 _KINDS = {"json": ".json", "csv": ".csv", "torch": ".pt"}
 
@@ -188,6 +193,10 @@ class Store:
         with self._lock(key):
             value = self.load(key)
             if value is _MISSING:
+                where = self.path(key)
+                if not (where / KEY).exists():  # what an unfinished unit is
+                    started = datetime.now(UTC).isoformat(timespec="seconds")
+                    io.write_json(where / KEY, {**key.describe(), "started": started})
                 value = compute()
                 self.save(key, value, kind=kind)
         self._record_use(key)
@@ -240,6 +249,7 @@ class Store:
         }
         io.write_json(where / META, meta)  # last: the entry is complete
         (where / CHECKPOINT).unlink(missing_ok=True)
+        (where / KEY).unlink(missing_ok=True)
         return where
 
     # -- checkpoints --------------------------------------------------------
@@ -305,27 +315,105 @@ class Store:
             out.append(meta)
         return out
 
-    def prune(self, keep: set[str], *, dry_run: bool = False) -> list[dict]:
-        """Remove entries no current configuration can reach.
+    def unfinished(self) -> list[dict]:
+        """Units begun and not complete, each with ``path``, ``bytes_on_disk``,
+        ``updated`` (its newest file), ``running`` (a process holds its lock
+        now), ``checkpoint`` (progress saved: a run resumes from it),
+        ``progress`` (the checkpoint's counters: ``epoch``, ``batch``,
+        ``step``...), ``code_current`` (None when it has no ``key.json``,
+        begun by an older version of this module) and what ``key.json`` says."""
+        out = []
+        for lock in sorted(self.root.glob("*/**/.lock")):
+            where = lock.parent
+            if (where / META).exists():
+                continue
+            try:
+                info = io.read_json(where / KEY)
+            except (OSError, ValueError):
+                info = {"name": str(where.parent.relative_to(self.root)),
+                        "key": where.name}  # fmt: skip
+            files = [p for p in where.iterdir() if p.is_file()]
+            ckpt = where / CHECKPOINT
+            info.update(
+                path=str(where),
+                bytes_on_disk=sum(p.stat().st_size for p in files),
+                updated=datetime.fromtimestamp(
+                    max(p.stat().st_mtime for p in files), UTC
+                ).isoformat(timespec="seconds"),
+                running=_held(lock),
+                checkpoint=ckpt.exists(),
+                progress=_counters(ckpt) if ckpt.exists() else {},
+                code_current=_current(info) if "modules" in info else None,
+            )
+            out.append(info)
+        return out
 
-        An entry is reachable when a published result lists it in its run
-        record (``keep``: their keys) and the code it was made from is still
-        the current code of its modules. Entries being computed (a held lock)
-        are left alone.
+    def prune(self, keep: set[str], *, dry_run: bool = False) -> list[dict]:
+        """Remove what no current configuration can reach.
+
+        A complete entry is reachable when a run lists it in its record
+        (``keep``: their keys; the caller counts unfinished and failed runs
+        too, whose rerun resumes from it) and the code it was made from is
+        still the current code of its modules. An unfinished unit is left
+        alone while a process holds it, and kept while its checkpoint can be
+        resumed (its code current, or not known); the rest, a unit whose code
+        has changed or one begun with no progress saved, is removed. The
+        removed ones are returned (``unfinished`` True for the latter).
         """
         removed = []
         for meta in self.entries():
-            try:
-                current = code_version(meta.get("modules", []), meta.get("version", 1))
-            except StoreError:  # a module that no longer exists
-                current = None
-            stale_code = current != meta.get("code")
-            if meta.get("key") in keep and not stale_code:
+            if meta.get("key") in keep and _current(meta):
                 continue
-            if not dry_run:
-                shutil.rmtree(meta["path"], ignore_errors=True)
-            removed.append(meta)
+            removed.append({**meta, "unfinished": False})
+        for part in self.unfinished():
+            if part["running"]:
+                continue
+            if part["checkpoint"] and part["code_current"] is not False:
+                continue
+            removed.append({**part, "unfinished": True})
+        if not dry_run:
+            for m in removed:
+                shutil.rmtree(m["path"], ignore_errors=True)
         return removed
+
+
+def _current(meta: dict) -> bool:
+    """Whether ``meta``'s code digest is its modules' code today."""
+    try:
+        now = code_version(meta.get("modules", []), meta.get("version", 1))
+    except StoreError:  # a module that no longer exists
+        return False
+    return now == meta.get("code")
+
+
+def _held(lock: Path) -> bool:
+    """Whether a process (this one included) holds the unit lock ``lock``."""
+    import filelock
+
+    try:
+        with filelock.FileLock(str(lock), timeout=0):
+            return False
+    except filelock.Timeout:
+        return True
+
+
+def _counters(checkpoint: Path) -> dict:
+    """The plain numbers and strings at a checkpoint's top level (where a
+    training loop keeps its epoch, batch or step), read without loading the
+    tensors; {} when it cannot be read."""
+    try:
+        import torch
+
+        ck = torch.load(checkpoint, weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 -- a listing never fails on one bad file
+        return {}
+    if not isinstance(ck, dict):
+        return {}
+    return {
+        k: v
+        for k, v in ck.items()
+        if isinstance(v, int | float | str) and not isinstance(v, bool)
+    }
 
 
 class _Missing:

@@ -351,3 +351,28 @@ def test_a_plan_reads_each_notebook_once(toy, monkeypatch):
     tasks = runner.plan(["toy"], "smoke")
     assert [t.run.experiment for t in tasks] == ["toy"]
     assert reads == [tasks[0].run.notebook], "read once"
+
+
+def test_prune_keeps_the_units_of_unfinished_and_failed_runs(toy, results_root, capsys):
+    import shutil
+
+    runner.run_one("toy", "smoke", {"seed": 4})
+    runner.run_one("toy", "smoke", {"seed": 5})
+    hidden = results_root / "smoke" / ".staging"
+    hidden.mkdir(parents=True, exist_ok=True)
+    # a run killed before it published: its staging directory keeps its list
+    (results_root / "smoke" / "toy@seed=4").rename(hidden / "toy@seed=4")
+    (hidden / "toy@seed=4" / "run.json").unlink()
+    failed = results_root / "smoke" / ".failed"  # and a run that failed
+    failed.mkdir()
+    (results_root / "smoke" / "toy@seed=5").rename(failed / "toy@seed=5")
+    (failed / "toy@seed=5" / "run.json").unlink()
+    assert cli.main(["store", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "used by: smoke/toy@seed=4 (unfinished)" in out
+    assert "used by: smoke/toy@seed=5 (failed)" in out
+    assert cli.main(["store", "prune"]) == 0
+    assert "removed 0 entries and 0 unfinished units" in capsys.readouterr().out
+    shutil.rmtree(results_root / "smoke")  # no run left that uses them
+    assert cli.main(["store", "prune"]) == 0
+    assert "removed 8 entries" in capsys.readouterr().out

@@ -167,3 +167,50 @@ def test_code_version_of_a_package_covers_its_submodules(tmp_path, monkeypatch):
     (pkg / "sub" / "work.py").write_text("X = 2\n")
     assert store.code_version(["pkg_cv.*"]) != before
     assert store.code_version(["pkg_cv"]) == own, "the package's __init__ alone"
+
+
+def test_unfinished_units_are_listed_with_their_progress(st, module):
+    key = st.key("m", Cfg(), [], code=["fake_model_code"])
+    seen = {}
+
+    def compute():  # inside the unit: begun, locked, a checkpoint saved
+        st.save_checkpoint(key, {"model": {"w": torch.ones(2)}, "epoch": 3, "batch": 7})
+        seen["during"] = st.unfinished()
+        raise KeyboardInterrupt  # the run is stopped here
+
+    with pytest.raises(KeyboardInterrupt):
+        st.stage(key, compute)
+    (during,) = seen["during"]
+    assert during["running"] and during["name"] == "m" and during["key"] == key.digest
+    assert during["progress"] == {"epoch": 3, "batch": 7}
+    (after,) = st.unfinished()
+    assert not after["running"] and after["checkpoint"] and after["code_current"]
+    assert after["fields"] == {} and after["code"] == key.code, "key.json describes it"
+    st.stage(key, lambda: {"x": 1})
+    assert st.unfinished() == [], "complete: neither key.json nor checkpoint is left"
+
+
+def test_prune_keeps_resumable_and_running_units(st, module):
+    resumable = st.key("m", Cfg(), [], code=["fake_model_code"])
+    empty = st.key("e", Cfg(), [], code=["fake_model_code"])
+    running = st.key("r", Cfg(), [], code=["fake_model_code"])
+
+    def stopped(key, saves):
+        def compute():
+            if saves:
+                st.save_checkpoint(key, {"step": 5})
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            st.stage(key, compute)
+
+    stopped(resumable, True)
+    stopped(empty, False)  # begun, nothing saved: nothing to resume
+    stopped(running, False)
+    with st._lock(running):  # another process computes it now
+        removed = st.prune(set())
+    assert [(m["name"], m["unfinished"]) for m in removed] == [("e", True)]
+    assert {m["name"] for m in st.unfinished()} == {"m", "r"}
+    module.write_text("W = 4\n")  # the code changed: the checkpoint cannot resume
+    assert {m["name"] for m in st.prune(set())} == {"m", "r"}
+    assert st.unfinished() == []
