@@ -11,7 +11,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import nbformat
@@ -376,3 +378,40 @@ def test_prune_keeps_the_units_of_unfinished_and_failed_runs(toy, results_root, 
     shutil.rmtree(results_root / "smoke")  # no run left that uses them
     assert cli.main(["store", "prune"]) == 0
     assert "removed 8 entries" in capsys.readouterr().out
+
+
+def test_a_long_run_reports_its_progress(toy, results_root, tmp_path):
+    """Between a notebook's start and end, a line every heartbeat names it
+    and the store unit being computed with its checkpoint's counters."""
+    import torch
+
+    from rnnmem_utils import store
+
+    st = store.Store(tmp_path / "beat-store")
+    key = st.key("zoo/model", None)
+    (task,) = runner.plan(["toy"], "smoke", store_root=str(st.root))
+    lines = []
+
+    class Slow:  # an executor whose one run trains a model for a while
+        def submit(self, run):
+            fut = Future()
+
+            def work():
+                def train():
+                    st.save_checkpoint(
+                        key, {"w": torch.ones(1), "epoch": 2, "batch": 50}
+                    )
+                    time.sleep(1.0)
+                    return {"w": torch.ones(1)}
+
+                st.stage(key, train)
+                fut.set_result(runner.Outcome(run.experiment, "ran", 1.0, "", ""))
+
+            threading.Thread(target=work).start()
+            return fut
+
+    runner._schedule([task], Slow(), 1, lines.append, heartbeat_s=0.3)
+    beats = [line for line in lines if "] running toy (smoke)" in line]
+    assert beats, lines
+    assert any("zoo/model" in b and "at epoch 2, batch 50" in b for b in beats), beats
+    assert lines[-1].split("] ")[1].startswith("ran"), "the heartbeat stops at the end"

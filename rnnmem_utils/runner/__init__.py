@@ -8,7 +8,10 @@ and ``shutdown()``; :class:`LocalExecutor` runs each in a worker process on
 this machine, ``jobs`` at a time; :class:`~.dask.DaskExecutor`
 (``scheduler=ADDRESS``) runs each as a task on a Dask cluster. Ctrl-C (SIGINT)
 or SIGTERM stops every worker and its kernel within seconds, says what was
-stopped, publishes nothing and makes the command exit 130.
+stopped, publishes nothing and makes the command exit 130. While notebooks
+run, a line every :data:`HEARTBEAT_S` says which are running and how far the
+store's units being computed have got (a model's epoch and batch), so an
+hours-long headless run is never silent.
 """
 
 from __future__ import annotations
@@ -42,7 +45,10 @@ from .plan import (
     variant_name,
 )
 
+HEARTBEAT_S = 600.0  # seconds between progress lines while notebooks run
+
 __all__ = [
+    "HEARTBEAT_S",
     "NOTEBOOK_DIR",
     "Interrupted",
     "LocalExecutor",
@@ -185,10 +191,13 @@ def run_many(
     with_needs: bool = True,
     log: Callable[[str], None] = print,
     scheduler: str | None = None,
+    heartbeat_s: float | None = None,
 ) -> list[Outcome]:
     """Plan ``experiments`` (and what they need) and execute what is not up to
     date, ``jobs`` at a time, dependencies first; with ``scheduler`` (a Dask
-    scheduler's address) each as a task on that cluster, all at once.
+    scheduler's address) each as a task on that cluster, all at once. Every
+    ``heartbeat_s`` (default :data:`HEARTBEAT_S`) without news, ``log`` gets a
+    progress line (:func:`heartbeat`).
 
     A run whose dependency failed is not started. On Ctrl-C every worker is
     stopped and :class:`Interrupted` is raised after the outcomes are logged.
@@ -217,7 +226,8 @@ def run_many(
             env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
             tasks = [Task(_with_env(t.run, env), t.state, t.reason) for t in tasks]
         executor = executor or LocalExecutor(jobs, progress_bar=jobs == 1)
-        return _schedule(tasks, executor, max(1, jobs), log)
+        beat = HEARTBEAT_S if heartbeat_s is None else heartbeat_s
+        return _schedule(tasks, executor, max(1, jobs), log, beat)
     finally:
         if own and executor is not None:
             executor.shutdown()
@@ -229,7 +239,9 @@ def _with_env(run: Run, env: dict) -> Run:
     return replace(run, env={**run.env, **env})
 
 
-def _schedule(tasks: list[Task], executor, jobs: int, log) -> list[Outcome]:
+def _schedule(
+    tasks: list[Task], executor, jobs: int, log, heartbeat_s: float = HEARTBEAT_S
+) -> list[Outcome]:
     t0 = time.perf_counter()
     outcomes: dict[str, Outcome] = {}
     for t in tasks:
@@ -271,7 +283,10 @@ def _schedule(tasks: list[Task], executor, jobs: int, log) -> list[Outcome]:
                         f"unschedulable: {[t.run.label for t in pending]}"
                     )
                 continue
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            done, _ = wait(running, timeout=heartbeat_s, return_when=FIRST_COMPLETED)
+            if not done:
+                labels = [t.run.label for t in running.values()]
+                log(f"[{_clock(t0)}] {heartbeat(labels, tasks[0].run.store_root)}")
             for fut in done:
                 t = running.pop(fut)
                 outcome = fut.result()
@@ -296,6 +311,26 @@ def _schedule(tasks: list[Task], executor, jobs: int, log) -> list[Outcome]:
             + "; their kernels were shut down and nothing was marked complete"
         ) from None
     return [outcomes[t.run.experiment] for t in tasks if t.run.experiment in outcomes]
+
+
+def heartbeat(labels: list[str], store_root) -> str:
+    """One progress line: the notebooks running, and each unit of the store
+    that a process is computing now, with its checkpoint's counters."""
+    from .. import store
+
+    try:
+        units = [u for u in store.Store(store_root).unfinished() if u["running"]]
+    except OSError as e:  # a store on a file system that went away
+        units, note = [], f"; the store cannot be read ({e})"
+    else:
+        note = ""
+    parts = []
+    for u in units:
+        counters = ", ".join(f"{k} {v}" for k, v in u["progress"].items())
+        saved = f"at {counters}" if counters else "no checkpoint yet"
+        parts.append(f"{u['name']} {u['key'][:8]} {saved} ({u['updated'][11:19]} UTC)")
+    computing = f"; computing {'; '.join(parts)}" if parts else ""
+    return f"running {', '.join(labels)}{computing}{note}"
 
 
 def _clock(t0: float) -> str:
