@@ -124,6 +124,7 @@ def test_whole_message_reaches_the_terminal(toy, results_root):
     assert "fails at unit 0 on purpose" in err
     assert "Advice on a line of its own" in err
     assert "FAILED.txt" in err
+    assert "IPKernelApp" not in err, "the kernel's own log stays quiet"
 
 
 def test_store_units_are_shared_and_keyed_by_what_they_read(

@@ -172,6 +172,9 @@ def _papermill(run: Run, dst: Path, progress_bar: bool) -> None:
         progress_bar=progress_bar,
         cwd=str(Path(run.notebook).parent),
         log_output=False,
+        # the kernel's own log: errors only (its warning that a local kernel
+        # talks over TCP, once per notebook, buried the run's progress lines)
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
     )
 
 
