@@ -360,20 +360,27 @@ class Store:
         has changed or one begun with no progress saved, is removed. The
         removed ones are returned (``unfinished`` True for the latter).
         """
+        import filelock
+
         removed = []
         for meta in self.entries():
             if meta.get("key") in keep and _current(meta):
                 continue
+            if not dry_run:
+                shutil.rmtree(meta["path"], ignore_errors=True)
             removed.append({**meta, "unfinished": False})
         for part in self.unfinished():
             if part["running"]:
                 continue
             if part["checkpoint"] and part["code_current"] is not False:
                 continue
+            try:  # removed under its lock: a run cannot begin it meanwhile
+                with filelock.FileLock(str(Path(part["path"]) / ".lock"), timeout=0):
+                    if not dry_run:
+                        shutil.rmtree(part["path"], ignore_errors=True)
+            except filelock.Timeout:  # begun since it was listed
+                continue
             removed.append({**part, "unfinished": True})
-        if not dry_run:
-            for m in removed:
-                shutil.rmtree(m["path"], ignore_errors=True)
         return removed
 
 
