@@ -105,6 +105,13 @@ def _cmd_list(args) -> int:
         why = path / "FAILED.txt"
         first = why.read_text().splitlines()[2:3] if why.exists() else []
         print(f"last attempt failed: {path.name}: {' '.join(first)} ({why})")
+    for name, who in runner.unfinished_runs(args.preset):
+        print(
+            f"running now: {name} ({who})"
+            if who
+            else f"stopped unfinished: {name} (a rerun resumes from the units "
+            "it stored; `rnnmem store list` shows how far they got)"
+        )
     return 0
 
 

@@ -416,3 +416,23 @@ def test_a_long_run_reports_its_progress(toy, results_root, tmp_path):
     assert beats, lines
     assert any("zoo/model" in b and "at epoch 2, batch 50" in b for b in beats), beats
     assert lines[-1].split("] ")[1].startswith("ran"), "the heartbeat stops at the end"
+
+
+def test_list_shows_runs_running_now_and_runs_stopped_unfinished(
+    toy, results_root, capsys
+):
+    import fcntl
+
+    preset = results_root / "smoke"
+    (preset / ".staging" / "toy@seed=9").mkdir(parents=True)
+    (preset / ".locks").mkdir()
+    lock = preset / ".locks" / "toy@seed=9.lock"
+    with open(lock, "a+") as f:  # the run's worker holds its result lock
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        f.write("pid 4242 on here since 2026-12-01T07:00:00+00:00")
+        f.flush()
+        assert cli.main(["list", "--preset", "smoke"]) == 0
+        assert "running now: toy@seed=9 (pid 4242 on here" in capsys.readouterr().out
+    # the worker is gone (killed), its staging directory left behind
+    assert cli.main(["list", "--preset", "smoke"]) == 0
+    assert "stopped unfinished: toy@seed=9 (a rerun resumes" in capsys.readouterr().out

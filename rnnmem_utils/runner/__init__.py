@@ -29,7 +29,15 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from .execute import Interrupted, Outcome, RunError, machine, publish, versions
+from .execute import (
+    Interrupted,
+    Outcome,
+    RunError,
+    machine,
+    publish,
+    unfinished_runs,
+    versions,
+)
 from .plan import (
     NOTEBOOK_DIR,
     Run,
@@ -68,6 +76,7 @@ __all__ = [
     "run_one",
     "status",
     "status_of",
+    "unfinished_runs",
     "variant_name",
     "versions",
 ]

@@ -70,6 +70,30 @@ class Outcome:
 # ---------------------------------------------------------------------------
 
 
+def holder(lock: Path) -> str | None:
+    """Who holds the result lock ``lock`` now (``"pid N on HOST since T"``),
+    or None when it is free (its process gone, or no such lock)."""
+    if not Path(lock).exists():
+        return None
+    with open(lock, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            return f.read().strip() or "another process"
+        return None  # closing the file releases it
+
+
+def unfinished_runs(preset: str, results_root=None) -> list[tuple[str, str | None]]:
+    """The runs of ``preset`` begun and not published (their staging
+    directory is there), each with its lock's holder: running now, or None
+    when it was stopped (killed, or the machine went down)."""
+    root = Path(results_root or io.results_root()) / preset
+    staging = root / ".staging"
+    runs = sorted(p.name for p in staging.iterdir()) if staging.is_dir() else []
+    return [(name, holder(root / ".locks" / f"{name}.lock")) for name in runs]
+
+
 @contextlib.contextmanager
 def result_lock(run: Run) -> Iterator[None]:
     """Hold the lock of ``run``'s published result, or refuse naming its holder."""
