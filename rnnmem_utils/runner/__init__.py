@@ -317,7 +317,8 @@ def _schedule(
         raise Interrupted(
             "interrupted: stopped "
             + (", ".join(stopped) or "before any notebook started")
-            + "; their kernels were shut down and nothing was marked complete"
+            + "; their kernels were shut down and nothing was marked complete; a "
+            "rerun resumes from the units and checkpoints they stored"
         ) from None
     return [outcomes[t.run.experiment] for t in tasks if t.run.experiment in outcomes]
 
