@@ -415,7 +415,8 @@ def test_a_long_run_reports_its_progress(toy, results_root, tmp_path):
     runner._schedule([task], Slow(), 1, lines.append, heartbeat_s=0.3)
     beats = [line for line in lines if "] running toy (smoke)" in line]
     assert beats, lines
-    assert any("zoo/model" in b and "at epoch 2, batch 50" in b for b in beats), beats
+    assert any("zoo/model" in b and "at epoch 2, batch 50 (saved 0 min ago)" in b
+               for b in beats), beats  # fmt: skip
     assert lines[-1].split("] ")[1].startswith("ran"), "the heartbeat stops at the end"
 
 

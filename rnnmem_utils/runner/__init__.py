@@ -337,10 +337,21 @@ def heartbeat(labels: list[str], store_root) -> str:
     parts = []
     for u in units:
         counters = ", ".join(f"{k} {v}" for k, v in u["progress"].items())
-        saved = f"at {counters}" if counters else "no checkpoint yet"
-        parts.append(f"{u['name']} {u['key'][:8]} {saved} ({u['updated'][11:19]} UTC)")
+        age = _ago(u["updated"] if counters else u.get("started") or u["updated"])
+        state = f"at {counters} (saved {age} ago)" if counters else f"begun {age} ago"
+        parts.append(f"{u['name']} {u['key'][:8]} {state}")
     computing = f"; computing {'; '.join(parts)}" if parts else ""
     return f"running {', '.join(labels)}{computing}{note}"
+
+
+def _ago(iso: str | None) -> str:
+    """How long ago an ISO time was, in words ("12 min", "2.5 h")."""
+    from datetime import UTC, datetime
+
+    if not iso:
+        return "some time"
+    s = (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()
+    return f"{max(s, 0) / 60:.0f} min" if s < 5400 else f"{s / 3600:.1f} h"
 
 
 def _clock(t0: float) -> str:
