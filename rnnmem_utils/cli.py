@@ -219,7 +219,9 @@ def _made_from(m: dict) -> str:
 
 def _state(m: dict) -> str:
     """An unfinished unit in words: running or not, how far, how resumable."""
-    where = ", ".join(f"{k} {v}" for k, v in m["progress"].items())
+    from . import store
+
+    where = store.progress_text(m)
     saved = f"checkpoint at {where}" if where else "checkpoint saved"
     parts = [
         "running now" if m["running"] else "not running",

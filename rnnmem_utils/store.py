@@ -384,6 +384,17 @@ class Store:
         return removed
 
 
+def progress_text(unit: dict) -> str:
+    """An unfinished unit's checkpoint counters in words, each out of its
+    total where the unit's key has one (``epoch`` of ``epochs``, ``step`` of
+    ``steps``): ``"epoch 8/39, batch 50"``; "" when nothing was saved."""
+    fields = unit.get("fields") or {}
+    return ", ".join(
+        f"{k} {v}/{fields[k + 's']}" if k + "s" in fields else f"{k} {v}"
+        for k, v in unit.get("progress", {}).items()
+    )
+
+
 def _current(meta: dict) -> bool:
     """Whether ``meta``'s code digest is its modules' code today."""
     try:

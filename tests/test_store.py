@@ -214,3 +214,10 @@ def test_prune_keeps_resumable_and_running_units(st, module):
     module.write_text("W = 4\n")  # the code changed: the checkpoint cannot resume
     assert {m["name"] for m in st.prune(set())} == {"m", "r"}
     assert st.unfinished() == []
+
+
+def test_progress_counts_out_of_the_totals_the_key_holds():
+    unit = {"fields": {"epochs": 39, "lr": 1.0}, "progress": {"epoch": 8, "batch": 50}}
+    assert store.progress_text(unit) == "epoch 8/39, batch 50"
+    assert store.progress_text({"progress": {"step": 300}}) == "step 300"
+    assert store.progress_text({"fields": {"steps": 1200}, "progress": {}}) == ""

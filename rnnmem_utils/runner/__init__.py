@@ -336,7 +336,7 @@ def heartbeat(labels: list[str], store_root) -> str:
         note = ""
     parts = []
     for u in units:
-        counters = ", ".join(f"{k} {v}" for k, v in u["progress"].items())
+        counters = store.progress_text(u)
         age = _ago(u["updated"] if counters else u.get("started") or u["updated"])
         state = f"at {counters} (saved {age} ago)" if counters else f"begun {age} ago"
         parts.append(f"{u['name']} {u['key'][:8]} {state}")
