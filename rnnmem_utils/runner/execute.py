@@ -196,9 +196,12 @@ def _papermill(run: Run, dst: Path, progress_bar: bool) -> None:
         progress_bar=progress_bar,
         cwd=str(Path(run.notebook).parent),
         log_output=False,
-        # the kernel's own log: errors only (its warning that a local kernel
-        # talks over TCP, once per notebook, buried the run's progress lines)
-        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        # the kernel's own log stays quiet: its warning that a local kernel
+        # talks over TCP printed once per notebook between the run's progress
+        # lines, and on Ctrl-C a traceback of a reply sent to the closed
+        # client. A cell's error reaches the notebook and the run's message;
+        # a kernel that dies is reported by nbclient.
+        extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
     )
 
 
