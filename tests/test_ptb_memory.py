@@ -434,3 +434,21 @@ def test_per_word_delay0_against_autograd():
     torch.testing.assert_close(sums, want)
     torch.testing.assert_close(counts, torch.bincount(
         torch.searchsorted(words, tokens.flatten()), minlength=len(words)).double())  # fmt: skip
+
+
+@pytest.mark.parametrize("variants", [["lstm256", "untrained"],
+                                      ["lstm256", "rnn256", "untrained"]])  # fmt: skip
+def test_table2_claims_exist_whatever_the_variants(variants):
+    """The notebook shows ppl_rnn_far_worse in every run: without the vanilla
+    RNN it says 'not run' (a paper dry run without it failed at that cell)."""
+    from rnnmem_utils import claims as cl
+    from rnnmem_utils.experiments.ptb_memory import claims as pc
+
+    cfg = config.resolve("ptb_memory", "smoke", {"variants": variants})
+    blocks = list(np.linspace(4.0, 5.0, 50))
+    ppl = {n: {"valid": 90.0, "test": 100.0, "test_blocks": blocks}
+           for n in variants if n != "untrained"}  # fmt: skip
+    cs = cl.ClaimSet("ptb_memory", cfg, "smoke")
+    pc._table2(cs, cfg, {"extra": {"ppl": ppl}})
+    (claim,) = [c for c in cs.claims if c.id == "ppl_rnn_far_worse"]
+    assert (claim.verdict == "not run at this preset") == ("rnn256" not in variants)
