@@ -79,9 +79,14 @@ def holder(lock: Path) -> str | None:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            f.seek(0)
-            return f.read().strip() or "another process"
+            return _holder_of(f)
         return None  # closing the file releases it
+
+
+def _holder_of(f) -> str:
+    """What the holder of a result lock wrote in it (see :func:`result_lock`)."""
+    f.seek(0)
+    return f.read().strip() or "another process"
 
 
 def unfinished_runs(preset: str, results_root=None) -> list[tuple[str, str | None]]:
@@ -103,10 +108,8 @@ def result_lock(run: Run) -> Iterator[None]:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
             raise RunError(
-                f"{run.label} is already being run by {holder}; wait for it to "
+                f"{run.label} is already being run by {_holder_of(f)}; wait for it to "
                 f"finish or stop it (lock: {run.lock})"
             ) from None
         f.seek(0)

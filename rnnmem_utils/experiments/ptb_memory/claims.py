@@ -94,6 +94,8 @@ def _table2(cs, cfg, out):
         c.interval = _ppl_interval(ppl[name]["test_blocks"])
         c.interval_kind = "95% bootstrap over 50 blocks of the test set"
         cs.add(c)
+    stmt = "the vanilla RNN's perplexity is far worse than the LSTM's (Table 2)"
+    published = round(648.3 / 103.8, 2)
     if "rnn256" in ppl:
         # Ratio rather than values: holds at any training length if the claim
         # (the vanilla RNN is far worse) is true; 2x is a quarter of the paper's 6.2x
@@ -104,9 +106,7 @@ def _table2(cs, cfg, out):
         ratio = math.exp(a.mean() - b.mean())
         boot = _paired_boot(a, b, cfg.seed)
         cs.check(
-            "ppl_rnn_far_worse",
-            "the vanilla RNN's perplexity is far worse than the LSTM's (Table 2)",
-            published=round(648.3 / 103.8, 2), ours=round(ratio, 2),
+            "ppl_rnn_far_worse", stmt, published=published, ours=round(ratio, 2),
             criterion="test perplexity ratio RNN / LSTM >= 2 (the paper: 6.2)",
             passed=ratio >= 2, interval=_q(boot),
             interval_kind="95% paired bootstrap over 50 test blocks",
@@ -114,9 +114,7 @@ def _table2(cs, cfg, out):
             source=SOURCE,
         )  # fmt: skip
     else:  # the notebook shows this claim whatever the variants
-        cs.not_run("ppl_rnn_far_worse",
-                   "the vanilla RNN's perplexity is far worse than the LSTM's (Table 2)",
-                   round(648.3 / 103.8, 2),
+        cs.not_run("ppl_rnn_far_worse", stmt, published,
                    "variant rnn256 is not in this run's variants", SOURCE)  # fmt: skip
     for row, why in zoo.NOT_REPRODUCIBLE.items():
         cs.cannot_reproduce(f"ppl_{row.split(' (')[0].replace(' ', '_')}",
@@ -765,12 +763,12 @@ def _properties(cs, props):
         interval_kind=BAND + " (nominal properties)",
         holds_across_interval=bool(n_lo > v_hi), source=SOURCE + ", section 5.2",
     )  # fmt: skip
+    stmt = ("common-proper is remembered better than singular-plural at delay 0 "
+            "(Figure 10)")  # fmt: skip
     if {"common-proper", "sg-pl"} <= set(rm0.index):
         cp, sp = rm0.loc["common-proper"], rm0.loc["sg-pl"]
         cs.check(
-            "fig10_common_proper_above_sg_pl",
-            "common-proper is remembered better than singular-plural at delay 0 "
-            "(Figure 10)", published="common-proper > sg-pl",
+            "fig10_common_proper_above_sg_pl", stmt, published="common-proper > sg-pl",
             ours=f"{cp.value:.2f} vs {sp.value:.2f}",
             criterion="bands at delay 0 apart in that order; partly: values in "
                       "that order",
@@ -780,10 +778,9 @@ def _properties(cs, props):
             holds_across_interval=bool(cp.lo > sp.hi), source=SOURCE + ", section 5.2",
         )  # fmt: skip
     else:
-        cs.not_run("fig10_common_proper_above_sg_pl",
-                   "common-proper is remembered better than singular-plural at "
-                   "delay 0 (Figure 10)", "common-proper > sg-pl",
-                   "no relative memory of both properties in this run", SOURCE)  # fmt: skip
+        cs.not_run("fig10_common_proper_above_sg_pl", stmt, "common-proper > sg-pl",
+                   "no relative memory of both properties in this run",
+                   SOURCE + ", section 5.2")  # fmt: skip
     cs.cannot_reproduce(
         "fig10_genitive", "genitive vs non-genitive: relative memory ~0.8 at delay 0",
         "~0.8", "PTB's LM text splits 's into its own "
