@@ -214,7 +214,9 @@ def _made_from(m: dict) -> str:
         return "not recorded (begun by an older rnnmem)"
     fields = ", ".join(f"{k}={v}" for k, v in (m.get("fields") or {}).items())
     modules = ", ".join(m.get("modules") or []) or "no module declared"
-    return f"{fields or '-'}; code {m.get('code', '?')} ({modules})"
+    was = m.get("was") or []
+    moved = f"; formerly {', '.join(was)} (code then differed in prose)" if was else ""
+    return f"{fields or '-'}; code {m.get('code', '?')} ({modules}){moved}"
 
 
 def _state(m: dict) -> str:

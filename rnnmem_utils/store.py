@@ -15,6 +15,18 @@ invalidates a trained model, while a change to its configuration or its model
 code always does. Any notebook that asks for the same unit gets the same
 stored value.
 
+The code version hashes the modules' bytes, so a key reads the same under
+every Python. An edit to a comment, a docstring or the layout of a listed
+module changes those bytes and not one number, so each unit also records its
+*code text*: the digest of the modules' syntax trees without docstrings
+(:func:`code_of`), tagged with the Python version that parsed them. A unit
+whose key is not in the store takes over a unit made from the same fields and
+data whose code text is the same today (:meth:`Store.stage`): a docstring
+fixed in the model's module does not retrain hours of models. A unit keyed on
+another unit's key (an analysis of a model) follows it, through the ``was``
+list of keys each such unit keeps. Units made before the code text was kept
+learn theirs the next time a run uses them.
+
 Layout (``$RNNMEM_STORE``, else ``store/`` at the repository root; a cluster
 puts it on a shared file system)::
 
@@ -36,16 +48,19 @@ process holds it and nothing in it can be resumed.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import importlib.util
 import json
 import os
 import shutil
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -76,23 +91,65 @@ def code_version(modules: Iterable[str], version: int | str = 1) -> str:
     loading torch.
     """
     h = hashlib.sha256(f"v{version}".encode())
+    for label, path in _module_files(modules):
+        h.update(label.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _module_files(modules: Iterable[str]) -> list[tuple[str, Path]]:
+    """(label, file) of each listed module, in the order the digests read
+    them: a module under its name, a package's files (``"pkg.*"``) under their
+    path inside it."""
+    out = []
     for name in sorted(set(modules)):
         whole = name.endswith(".*")
         spec = importlib.util.find_spec(name.removesuffix(".*"))
         if spec is None or not spec.origin:
             raise StoreError(f"code version: no module {name!r}")
         origin = Path(spec.origin)
-        if whole and not spec.submodule_search_locations:
-            raise StoreError(f"code version: {name!r}: not a package")
-        files = sorted(origin.parent.rglob("*.py")) if whole else [origin]
-        for path in files:
-            h.update(
-                name.encode()
-                if not whole
-                else str(path.relative_to(origin.parent)).encode()
-            )
-            h.update(path.read_bytes())
-    return h.hexdigest()[:16]
+        if not whole:
+            out.append((name, origin))
+            continue
+        for path in sorted(origin.parent.rglob("*.py")):
+            out.append((str(path.relative_to(origin.parent)), path))
+    return out
+
+
+def code_text(modules: Iterable[str], version: int | str = 1) -> str:
+    """Digest of the code of ``modules`` without comments, docstrings and
+    layout (:func:`code_of`), tagged ``py3.12:...`` with the Python that parsed
+    it (another Python may write the same tree differently)."""
+    h = hashlib.sha256(f"v{version}".encode())
+    for label, path in _module_files(modules):
+        st = path.stat()
+        h.update(label.encode())
+        h.update(_code_at(str(path), (st.st_mtime_ns, st.st_size)).encode())
+    return f"py{sys.version_info.major}.{sys.version_info.minor}:{h.hexdigest()[:16]}"
+
+
+_DEFINES_DOC = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def code_of(path: Path) -> str:
+    """A module's code without its comments and docstrings: the syntax tree,
+    docstrings dropped, written back out (``ast.unparse``). A prose edit
+    cannot change a number; any edit to the code itself changes this text."""
+    tree = ast.parse(Path(path).read_text(), str(path))
+    for node in ast.walk(tree):
+        if not isinstance(node, _DEFINES_DOC) or not node.body:
+            continue
+        first = node.body[0]
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+            if isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return ast.unparse(tree)
+
+
+@lru_cache(maxsize=1024)
+def _code_at(path: str, stamp: tuple[int, int]) -> str:
+    """:func:`code_of` once per version of a file."""
+    return code_of(Path(path))
 
 
 @dataclass(frozen=True)
@@ -124,6 +181,7 @@ class UnitKey:
             "code": self.code,
             "modules": list(self.modules),
             "version": self.version,
+            "code_text": code_text(self.modules, self.version),
         }
 
 
@@ -191,16 +249,86 @@ class Store:
         loads it.
         """
         with self._lock(key):
+            where = self.path(key)
             value = self.load(key)
-            if value is _MISSING:
-                where = self.path(key)
-                if not (where / KEY).exists():  # what an unfinished unit is
+            begun = (where / KEY).exists() or (where / CHECKPOINT).exists()
+            if value is _MISSING and not begun and self._take_over(key):
+                value = self.load(key)
+            if value is not _MISSING:
+                self._note_code_text(where / META, key)
+            else:
+                if (where / KEY).exists():
+                    self._note_code_text(where / KEY, key)
+                else:  # what an unfinished unit is
                     started = datetime.now(UTC).isoformat(timespec="seconds")
                     io.write_json(where / KEY, {**key.describe(), "started": started})
                 value = compute()
                 self.save(key, value, kind=kind)
         self._record_use(key)
         return value
+
+    def _take_over(self, key: UnitKey) -> bool:
+        """Move into ``key``'s place a unit (complete, or unfinished with its
+        checkpoint) made from the same fields and data by code that differs
+        from ``key``'s only in comments, docstrings and layout; whether one
+        was found. A unit that a process computes now is waited for."""
+        import filelock
+
+        want = key.describe()
+        same = [want[k] for k in ("name", "modules", "version", "data", "code_text")]
+        aliases = None
+        for where in sorted((self.root / key.name).glob("*/.lock")):
+            where = where.parent
+            info = _info(where)
+            if where == self.path(key) or info is None:
+                continue
+            if same != [info.get(k) for k in ("name", "modules", "version", "data",
+                                              "code_text")]:  # fmt: skip
+                continue
+            if info.get("fields") != want["fields"]:
+                aliases = self._aliases() if aliases is None else aliases
+                fields = {k: aliases.get(v, v) if isinstance(v, str) else v
+                          for k, v in info.get("fields", {}).items()}  # fmt: skip
+                if fields != want["fields"]:
+                    continue
+            with filelock.FileLock(str(where / ".lock")):
+                if self._move(where, key):
+                    return True
+        return False
+
+    def _move(self, old: Path, key: UnitKey) -> bool:
+        """Move unit ``old`` to ``key`` (both locked by the caller): its files
+        linked in, its record rewritten under ``key`` with the keys it had in
+        ``was``, the old folder removed last (an interrupted move leaves the
+        old unit whole)."""
+        new = self.path(key)
+        info = _info(old)  # again, under the lock: it may have completed
+        if info is None:
+            return False
+        record = {**info, **key.describe(), "was": [info["key"], *info.get("was", [])]}
+        if (old / META).exists():
+            _link(old / info["payload"], new / info["payload"])
+            io.write_json(new / META, record)
+        elif (old / CHECKPOINT).exists():
+            _link(old / CHECKPOINT, new / CHECKPOINT)
+            io.write_json(new / KEY, record)
+        else:  # begun, nothing saved: nothing to take over
+            return False
+        shutil.rmtree(old, ignore_errors=True)
+        return True
+
+    def _aliases(self) -> dict[str, str]:
+        """Former key -> key of every unit moved by :meth:`_take_over`."""
+        return {w: m["key"] for m in self.entries() for w in m.get("was", [])}
+
+    def _note_code_text(self, path: Path, key: UnitKey) -> None:
+        """Record today's code text in a unit whose code is ``key``'s byte for
+        byte (a unit made before the code text was kept, or under another
+        Python), so that a later prose edit can find it."""
+        info = io.read_json(path)
+        text = code_text(key.modules, key.version)
+        if info.get("code") == key.code and info.get("code_text") != text:
+            io.write_json(path, {**info, "code_text": text})
 
     def has(self, key: UnitKey) -> bool:
         return (self.path(key) / META).exists()
@@ -364,7 +492,8 @@ class Store:
 
         removed = []
         for meta in self.entries():
-            if meta.get("key") in keep and _current(meta):
+            reached = {meta.get("key"), *meta.get("was", [])} & keep
+            if reached and _current(meta):
                 continue
             if not dry_run:
                 shutil.rmtree(meta["path"], ignore_errors=True)
@@ -396,12 +525,36 @@ def progress_text(unit: dict) -> str:
 
 
 def _current(meta: dict) -> bool:
-    """Whether ``meta``'s code digest is its modules' code today."""
+    """Whether ``meta``'s code is its modules' code today: byte for byte, or
+    but for comments, docstrings and layout (a run takes such a unit over)."""
+    modules, version = meta.get("modules", []), meta.get("version", 1)
     try:
-        now = code_version(meta.get("modules", []), meta.get("version", 1))
-    except StoreError:  # a module that no longer exists
+        if code_version(modules, version) == meta.get("code"):
+            return True
+        return code_text(modules, version) == meta.get("code_text")
+    except (StoreError, SyntaxError, OSError):  # a module gone or broken
         return False
-    return now == meta.get("code")
+
+
+def _info(where: Path) -> dict | None:
+    """What unit folder ``where`` records of itself: ``meta.json`` when
+    complete, else ``key.json``; None when neither can be read."""
+    for name in (META, KEY):
+        try:
+            return io.read_json(where / name)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _link(src: Path, dst: Path) -> None:
+    """``dst`` made the same file as ``src`` (a hard link; a copy across file
+    systems)."""
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _held(lock: Path) -> bool:

@@ -57,20 +57,6 @@ def test_digest_changes_only_with_the_closure(tmp_path, monkeypatch):
     assert closure.digest(["rnnmem_utils.exp"]) != before
 
 
-def test_code_of_drops_comments_and_docstrings_only(tmp_path):
-    a, b, c, d = (tmp_path / f"{n}.py" for n in "abcd")
-    a.write_text('"""Module."""\n\nclass K:\n    """Class."""\n\n'
-                 '    def f(self):\n        """Only a docstring."""\n\n'
-                 'def g(x):\n    # why\n    return x + 1  # how\n')  # fmt: skip
-    b.write_text("class K:\n    def f(self):\n        pass\n\ndef g(x):\n"
-                 "    return x + 1\n")  # fmt: skip
-    c.write_text(b.read_text().replace("x + 1", "x + 2"))
-    d.write_text("x = 'kept'\n")  # a string that is not a docstring stays
-    assert closure.code_of(a) == closure.code_of(b)
-    assert closure.code_of(b) != closure.code_of(c)
-    assert "kept" in closure.code_of(d)
-
-
 def test_experiments_do_not_share_their_own_code():
     roots = {
         name: config.EXPERIMENTS[name].entry.partition(":")[0]

@@ -1,5 +1,6 @@
 """The store: units keyed by what they read, verified on load, resumable."""
 
+import json
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -221,3 +222,105 @@ def test_progress_counts_out_of_the_totals_the_key_holds():
     assert store.progress_text(unit) == "epoch 8/39, batch 50"
     assert store.progress_text({"progress": {"step": 300}}) == "step 300"
     assert store.progress_text({"fields": {"steps": 1200}, "progress": {}}) == ""
+
+
+def test_code_of_drops_comments_and_docstrings_only(tmp_path):
+    a, b, c, d = (tmp_path / f"{n}.py" for n in "abcd")
+    a.write_text('"""Module."""\n\nclass K:\n    """Class."""\n\n'
+                 '    def f(self):\n        """Only a docstring."""\n\n'
+                 'def g(x):\n    # why\n    return x + 1  # how\n')  # fmt: skip
+    b.write_text("class K:\n    def f(self):\n        pass\n\ndef g(x):\n"
+                 "    return x + 1\n")  # fmt: skip
+    c.write_text(b.read_text().replace("x + 1", "x + 2"))
+    d.write_text("x = 'kept'\n")  # a string that is not a docstring stays
+    assert store.code_of(a) == store.code_of(b)
+    assert store.code_of(b) != store.code_of(c)
+    assert "kept" in store.code_of(d)
+
+
+def test_code_text_ignores_prose_and_keys_read_the_same(st, module):
+    key = st.key("m", Cfg(), [], code=["fake_model_code"])
+    text = store.code_text(["fake_model_code"])
+    assert text.startswith(f"py{sys.version_info.major}.{sys.version_info.minor}:")
+    assert key.describe()["code_text"] == text
+    module.write_text('"""A docstring."""\n\nW = (1)  # a comment\n')
+    assert store.code_text(["fake_model_code"]) == text
+    assert st.key("m", Cfg(), [], code=["fake_model_code"]).digest != key.digest
+    module.write_text("W = 2\n")
+    assert store.code_text(["fake_model_code"]) != text
+
+
+def test_a_prose_edit_takes_over_the_unit_and_what_is_keyed_on_it(st, module):
+    """A docstring fixed in a model's module: neither the model nor its
+    analysis (keyed on the model's key) is computed again; a real edit is."""
+    calls, compute = counter()
+
+    def unit(name, extra=None):
+        key = st.key(
+            name, Cfg(), ["hidden_size"], extra=extra, code=["fake_model_code"]
+        )
+        return key, st.stage(key, lambda: (calls.append(name), {"v": len(calls)})[1])
+
+    model, _ = unit("model")
+    first_analysis, got = unit("analysis", {"model": model.digest})
+    st.prune({model.digest, first_analysis.digest})  # a published run's record
+    module.write_text('"""The model, now documented."""\n\nW = 1  # why\n')
+    edited, again = unit("model")
+    assert edited.digest != model.digest and calls == ["model", "analysis"]
+    assert st.has(edited) and not st.path(model).exists(), "moved, not copied"
+    assert st.load(edited)["v"] == 1
+    assert io_meta(st, edited)["was"] == [model.digest]
+    _, got_again = unit("analysis", {"model": edited.digest})
+    assert got_again == got and calls == ["model", "analysis"]
+    assert st.prune({model.digest, first_analysis.digest}) == [], (
+        "the published run's record names the former keys: still reached"
+    )
+    module.write_text("W = 2\n")  # the model's math changed
+    unit("model")
+    assert calls == ["model", "analysis", "model"]
+
+
+def test_a_prose_edit_resumes_an_unfinished_unit_from_its_checkpoint(st, module):
+    key = st.key("m", Cfg(), [], code=["fake_model_code"])
+
+    def stopped():
+        st.save_checkpoint(key, {"model": {"w": torch.ones(2)}, "epoch": 3})
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        st.stage(key, stopped)
+    module.write_text("W = 1  # a comment added between two sittings\n")
+    new = st.key("m", Cfg(), [], code=["fake_model_code"])
+    (part,) = st.unfinished()
+    assert part["code_current"], "resumable: pruning keeps it"
+    resumed = {}
+
+    def resume():
+        resumed.update(st.load_checkpoint(new))
+        return {"w": resumed["model"]["w"] * 2}
+
+    assert torch.equal(st.stage(new, resume)["w"], 2 * torch.ones(2))
+    assert resumed["epoch"] == 3 and st.unfinished() == []
+
+
+def test_units_made_before_the_code_text_learn_it_when_used(st, module):
+    def key(size):
+        return st.key("m", Cfg(hidden_size=size), ["hidden_size"],
+                      code=["fake_model_code"])  # fmt: skip
+
+    for size in (1, 2):
+        st.stage(key(size), lambda size=size: {"x": size})
+        meta = io_meta(st, key(size))
+        del meta["code_text"]  # as an older rnnmem wrote it
+        (st.path(key(size)) / store.META).write_text(json.dumps(meta))
+    st.stage(key(2), lambda: {"x": 0})  # used as it is: learns its code text
+    assert "code_text" in io_meta(st, key(2))
+    module.write_text("W = 1  # edited\n")
+    calls = []
+    assert st.stage(key(2), lambda: calls.append(2) or {"x": 0}) == {"x": 2}
+    st.stage(key(1), lambda: calls.append(1) or {"x": 0})
+    assert calls == [1], "its code text unknown, the edit cannot be told prose"
+
+
+def io_meta(st, key):
+    return json.loads((st.path(key) / store.META).read_text())

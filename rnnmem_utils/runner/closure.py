@@ -21,6 +21,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from ..store import _code_at
+
 PACKAGE = "rnnmem_utils"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # Modules that cannot change a result: editing them does not make results stale.
@@ -123,34 +125,6 @@ def result_modules(roots) -> list[str]:
     )
 
 
-_DEFINES_DOC = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
-
-
-def code_of(path: Path) -> str:
-    """A module's code without its comments and docstrings: the syntax tree,
-    docstrings dropped, written back out (``ast.unparse``). A prose edit
-    cannot change a number, so it leaves a result up to date; any edit to the
-    code itself does not. (The store's keys hash the bytes instead: they must
-    read the same under every Python, while a fingerprint that reads
-    differently under another Python only reruns notebooks from the store.)"""
-    tree = ast.parse(path.read_text(), str(path))
-    for node in ast.walk(tree):
-        if not isinstance(node, _DEFINES_DOC) or not node.body:
-            continue
-        first = node.body[0]
-        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-            if isinstance(first.value.value, str):
-                node.body = node.body[1:] or [ast.Pass()]
-    return ast.unparse(tree)
-
-
-@lru_cache(maxsize=1024)
-def _code_at(path: str, stamp: tuple[int, int]) -> str:
-    """:func:`code_of` once per version of a file: the experiments' closures
-    share most of their modules."""
-    return code_of(Path(path))
-
-
 @lru_cache(maxsize=64)
 def _digest(modules: tuple[str, ...], stamps: tuple) -> str:
     h = hashlib.sha256()
@@ -161,7 +135,10 @@ def _digest(modules: tuple[str, ...], stamps: tuple) -> str:
 
 
 def digest(roots) -> str:
-    """Hash of the code (:func:`code_of`) of :func:`result_modules` of ``roots``."""
+    """Hash of the code (:func:`rnnmem_utils.store.code_of`: the syntax tree without docstrings,
+    so a prose edit leaves a result up to date) of :func:`result_modules` of
+    ``roots``. It reads differently under another Python, which only reruns
+    notebooks from the store."""
     modules = tuple(result_modules(roots))
     stats = [module_file(m).stat() for m in modules]
     stamps = tuple((st.st_mtime_ns, st.st_size) for st in stats)
