@@ -305,7 +305,9 @@ class Store:
         info = _info(old)  # again, under the lock: it may have completed
         if info is None:
             return False
-        record = {**info, **key.describe(), "was": [info["key"], *info.get("was", [])]}
+        was = [info["key"], *info.get("was", [])]  # two checkouts may move it back
+        record = {**info, **key.describe(),
+                  "was": [w for w in dict.fromkeys(was) if w != key.digest]}  # fmt: skip
         if (old / META).exists():
             _link(old / info["payload"], new / info["payload"])
             io.write_json(new / META, record)

@@ -275,6 +275,9 @@ def test_a_prose_edit_takes_over_the_unit_and_what_is_keyed_on_it(st, module):
     assert st.prune({model.digest, first_analysis.digest}) == [], (
         "the published run's record names the former keys: still reached"
     )
+    module.write_text("W = 1\n")  # another checkout, without the docstring
+    back, _ = unit("model")
+    assert back == model and io_meta(st, model)["was"] == [edited.digest]
     module.write_text("W = 2\n")  # the model's math changed
     unit("model")
     assert calls == ["model", "analysis", "model"]
