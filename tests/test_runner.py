@@ -69,6 +69,11 @@ def test_run_skip_rerun_and_variants(toy, results_root):
         assert (own / name).exists(), name
     record = io.read_json(own / "run.json")
     assert record["variant"] == "" and record["machine"]["isa"]
+    executed = (own / "toy.ipynb").read_text()
+    assert ".staging" not in executed, "the notebook names where its results are"
+    (injected,) = ["".join(c["source"]) for c in json.loads(executed)["cells"]
+                   if "injected-parameters" in c["metadata"].get("tags", [])]  # fmt: skip
+    assert f"out_dir = {json.dumps(str(own))}" in injected
     assert (
         record["versions"]["torch"].startswith("2.13.0") and len(record["units"]) == 4
     )

@@ -143,6 +143,7 @@ def execute(run: Run, *, progress_bar: bool = False) -> Outcome:
         try:
             _papermill(run, run.staging / nb_name, progress_bar)
             _check_complete(run, run.staging, nb_name)
+            _as_published(run, run.staging / nb_name)
             _write_record(run, started, time.perf_counter() - t0, nb_name)
         except BaseException as e:  # noqa: BLE001 -- a failure never publishes
             interrupted = isinstance(e, KeyboardInterrupt | Interrupted)
@@ -206,6 +207,18 @@ def _papermill(run: Run, dst: Path, progress_bar: bool) -> None:
         # a kernel that dies is reported by nbclient.
         extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
     )
+
+
+def _as_published(run: Run, nb: Path) -> None:
+    """The executed notebook names where its results are: the staging folder
+    it wrote to becomes the target when published, so its injected ``out_dir``,
+    papermill's record of it and any output naming a file there say the
+    target (else a reader rerunning the notebook would write into a
+    ``.staging`` folder, which the runner owns)."""
+    text = nb.read_text()
+    staged = str(run.staging)
+    if staged in text:
+        io.write_text(nb, text.replace(staged, str(run.target)))
 
 
 def _check_complete(run: Run, out: Path, nb_name: str) -> None:
