@@ -327,3 +327,28 @@ def test_units_made_before_the_code_text_learn_it_when_used(st, module):
 
 def io_meta(st, key):
     return json.loads((st.path(key) / store.META).read_text())
+
+
+def test_a_store_copied_to_another_machine_is_used_as_it_is(st, module, tmp_path):
+    """Keys hold no path: a store copied elsewhere (rsync to a cluster, a
+    lent GPU machine) gives its finished units and resumes its unfinished."""
+    done = st.key("m", Cfg(), [], code=["fake_model_code"])
+    part = st.key("p", Cfg(), [], code=["fake_model_code"])
+    st.stage(done, lambda: {"w": torch.ones(2)})
+
+    def stopped():
+        st.save_checkpoint(part, {"step": 7})
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        st.stage(part, stopped)
+    import shutil
+
+    shutil.copytree(st.root, tmp_path / "elsewhere" / "store")
+    there = store.Store(tmp_path / "elsewhere" / "store", user=tmp_path / "run2")
+    calls = []
+    got = there.stage(done, lambda: calls.append(1) or {"w": torch.zeros(2)})
+    assert torch.equal(got["w"], torch.ones(2)) and calls == []
+    key_there = there.key("p", Cfg(), [], code=["fake_model_code"])
+    assert key_there == part, "the same key on the other machine"
+    assert there.stage(part, lambda: there.load_checkpoint(part)) == {"step": 7}
