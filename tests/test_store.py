@@ -1,6 +1,7 @@
 """The store: units keyed by what they read, verified on load, resumable."""
 
 import json
+import shutil
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -342,8 +343,6 @@ def test_a_store_copied_to_another_machine_is_used_as_it_is(st, module, tmp_path
 
     with pytest.raises(KeyboardInterrupt):
         st.stage(part, stopped)
-    import shutil
-
     shutil.copytree(st.root, tmp_path / "elsewhere" / "store")
     there = store.Store(tmp_path / "elsewhere" / "store", user=tmp_path / "run2")
     calls = []
