@@ -108,6 +108,8 @@ def _module_files(modules: Iterable[str]) -> list[tuple[str, Path]]:
         if spec is None or not spec.origin:
             raise StoreError(f"code version: no module {name!r}")
         origin = Path(spec.origin)
+        if whole and not spec.submodule_search_locations:
+            raise StoreError(f"code version: {name!r}: not a package")
         if not whole:
             out.append((name, origin))
             continue
@@ -118,8 +120,8 @@ def _module_files(modules: Iterable[str]) -> list[tuple[str, Path]]:
 
 def code_text(modules: Iterable[str], version: int | str = 1) -> str:
     """Digest of the code of ``modules`` without comments, docstrings and
-    layout (:func:`code_of`), tagged ``py3.12:...`` with the Python that parsed
-    it (another Python may write the same tree differently)."""
+    layout (:func:`code_of`), tagged ``py<major>.<minor>:`` with the Python that
+    parsed it (another Python may write the same tree differently)."""
     h = hashlib.sha256(f"v{version}".encode())
     for label, path in _module_files(modules):
         st = path.stat()

@@ -169,6 +169,8 @@ def test_code_version_of_a_package_covers_its_submodules(tmp_path, monkeypatch):
     (pkg / "sub" / "work.py").write_text("X = 2\n")
     assert store.code_version(["pkg_cv.*"]) != before
     assert store.code_version(["pkg_cv"]) == own, "the package's __init__ alone"
+    with pytest.raises(store.StoreError, match="not a package"):
+        store.code_version(["pkg_cv.sub.work.*"])
 
 
 def test_unfinished_units_are_listed_with_their_progress(st, module):

@@ -135,10 +135,10 @@ def _digest(modules: tuple[str, ...], stamps: tuple) -> str:
 
 
 def digest(roots) -> str:
-    """Hash of the code (:func:`rnnmem_utils.store.code_of`: the syntax tree without docstrings,
-    so a prose edit leaves a result up to date) of :func:`result_modules` of
-    ``roots``. It reads differently under another Python, which only reruns
-    notebooks from the store."""
+    """Hash of the code of :func:`result_modules` of ``roots``: each module's
+    syntax tree without docstrings (:func:`rnnmem_utils.store.code_of`), so a
+    prose edit leaves a result up to date. It reads differently under another
+    Python, which only reruns notebooks from the store."""
     modules = tuple(result_modules(roots))
     stats = [module_file(m).stat() for m in modules]
     stamps = tuple((st.st_mtime_ns, st.st_size) for st in stats)
