@@ -240,9 +240,29 @@ def to_dict(cfg) -> dict:
 
 
 def config_hash(cfg) -> str:
-    """A short, stable hash of a resolved configuration."""
-    blob = json.dumps([type(cfg).__name__, to_dict(cfg)], sort_keys=True)
+    """A short, stable hash of what a resolved configuration computes: every
+    field but those of how it executes (``param(result=False)``)."""
+    how = execution_fields(type(cfg))
+    values = {k: v for k, v in to_dict(cfg).items() if k not in how}
+    blob = json.dumps([type(cfg).__name__, values], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def execution_fields(schema) -> set[str]:
+    """The fields of ``schema`` that say how a run executes, not what it
+    computes (``param(result=False)``)."""
+    return {
+        f.name for f in dataclasses.fields(schema) if not f.metadata.get("result", True)
+    }
+
+
+def result_overrides(experiment: str, overrides: dict) -> dict:
+    """``overrides`` less those of how ``experiment`` executes: what makes a
+    run a variant of its preset."""
+    if experiment not in EXPERIMENTS:
+        return dict(overrides)
+    how = execution_fields(schema_of(experiment))
+    return {k: v for k, v in overrides.items() if k not in how}
 
 
 def describe(experiment: str) -> str:
@@ -253,8 +273,9 @@ def describe(experiment: str) -> str:
     for f in dataclasses.fields(schema):
         m = f.metadata
         rng = _range_text(m)
+        how = "" if m.get("result", True) else "; how it runs, not part of the result"
         lines.append(
-            f"  {f.name:<22} {m['help']} (default {default[f.name]!r}{'; ' + rng if rng else ''})"
+            f"  {f.name:<22} {m['help']} (default {default[f.name]!r}{'; ' + rng if rng else ''}{how})"
         )
     rules = getattr(schema, "rules", ())  # a plain dataclass declares none
     if rules:

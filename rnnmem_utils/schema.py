@@ -19,13 +19,17 @@ class ConfigError(ValueError):
     """A configuration request that cannot be honoured; the message says why."""
 
 
-def param(help: str, *, min=None, max=None, choices=None):  # noqa: A002
+def param(help: str, *, min=None, max=None, choices=None, result=True):  # noqa: A002
     """A dataclass field with a help text and its valid range or choices.
 
     ``min``/``max`` are inclusive bounds; for a tuple they apply to each element,
-    as do ``choices``.
+    as do ``choices``. ``result=False`` marks a parameter of how a run executes
+    (how many processes), which no number depends on: it is left out of the
+    configuration's hash and of a variant's name, so ``-p workers=1`` on a
+    smaller machine gives the preset's own result, up to date as before.
     """
-    return field(metadata={"help": help, "min": min, "max": max, "choices": choices})
+    meta = {"help": help, "min": min, "max": max, "choices": choices}
+    return field(metadata={**meta, "result": result})
 
 
 @dataclass(frozen=True)

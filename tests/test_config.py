@@ -82,6 +82,23 @@ def test_overrides_change_the_hash_and_equal_configs_share_it():
     assert config.config_hash(a) == config.config_hash(b) != config.config_hash(c)
 
 
+@pytest.mark.parametrize("experiment", ["ptb_memory", "autocomplete"])
+def test_how_a_run_executes_is_not_part_of_its_result(experiment):
+    """The processes a run uses change no number (every unit is keyed without
+    them): not in the hash, not a variant; still validated and passed on."""
+    assert config.execution_fields(config.schema_of(experiment)) == {"workers"}
+    a = config.resolve(experiment, "smoke")
+    b = config.resolve(experiment, "smoke", {"workers": 3})
+    assert b.workers == 3 and config.config_hash(a) == config.config_hash(b)
+    seed = {"seed": 1, "workers": 3}
+    assert config.result_overrides(experiment, seed) == {"seed": 1}
+    assert "how it runs, not part of the result" in config.describe(experiment)
+    with pytest.raises(ConfigError, match="workers"):
+        config.resolve(experiment, "smoke", {"workers": 0})
+    others = [n for n in config.EXPERIMENTS if n not in ("ptb_memory", "autocomplete")]
+    assert not any(config.execution_fields(config.schema_of(n)) for n in others)
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [

@@ -80,6 +80,9 @@ def test_run_skip_rerun_and_variants(toy, results_root):
     assert runner.status("toy", "smoke") == "complete"
     assert runner.run_one("toy", "smoke").status == "skipped"
     before = tree_digest(own)
+    # how it runs is not a variant: the preset's own result, up to date
+    assert runner.run_one("toy", "smoke", {"jobs": 2}).status == "skipped"
+    assert runner.status("toy", "smoke", {"jobs": 2}) == "complete"
     # observation 2: a run with overrides publishes beside the preset's own
     assert runner.run_one("toy", "smoke", {"seed": 1}).status == "ran"
     assert tree_digest(own) == before

@@ -58,7 +58,9 @@ class Run:
 
     @property
     def variant(self) -> str:
-        return variant_name(self.overrides)
+        """The overrides that change the result, by name ("" for the preset's
+        own: ``-p workers=1`` alone publishes the preset's result)."""
+        return variant_name(config.result_overrides(self.experiment, self.overrides))
 
     @property
     def dirname(self) -> str:
@@ -271,7 +273,8 @@ def plan(
 
 def _published_run(experiment, preset, overrides, results_root) -> Run:
     """A stand-in for a dependency that is not planned: its published result."""
-    name = experiment + (f"@{variant_name(overrides)}" if overrides else "")
+    variant = variant_name(config.result_overrides(experiment, overrides))
+    name = experiment + (f"@{variant}" if variant else "")
     record = read_record(Path(results_root) / preset / name)
     return Run(
         experiment,

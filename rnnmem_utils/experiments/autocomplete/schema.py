@@ -95,6 +95,7 @@ class AutocompleteConfig(Schema):
         "cluster each model is a task)",
         min=1,
         max=64,
+        result=False,  # every model is keyed without it
     )
     seed: int = param(
         "seed of the vocabulary order, the split, the initialisation and the "

@@ -68,8 +68,9 @@ class PtbMemoryConfig(Schema):
     )
     bootstrap: int = param("bootstrap resamples of every interval", min=10, max=100_000)
     workers: int = param(
-        "models trained / analysed in parallel (processes)", min=1, max=64
-    )
+        "models trained / analysed in parallel (processes)", min=1, max=64,
+        result=False,  # every unit is keyed without it
+    )  # fmt: skip
     seed: int = param("base random seed", min=0, max=SEED_MAX)
 
     rules = (
