@@ -242,8 +242,7 @@ def to_dict(cfg) -> dict:
 def config_hash(cfg) -> str:
     """A short, stable hash of what a resolved configuration computes: every
     field but those of how it executes (``param(result=False)``)."""
-    how = execution_fields(type(cfg))
-    values = {k: v for k, v in to_dict(cfg).items() if k not in how}
+    values = _result_part(type(cfg), to_dict(cfg))
     blob = json.dumps([type(cfg).__name__, values], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -261,8 +260,12 @@ def result_overrides(experiment: str, overrides: dict) -> dict:
     run a variant of its preset."""
     if experiment not in EXPERIMENTS:
         return dict(overrides)
-    how = execution_fields(schema_of(experiment))
-    return {k: v for k, v in overrides.items() if k not in how}
+    return _result_part(schema_of(experiment), overrides)
+
+
+def _result_part(schema, values: dict) -> dict:
+    how = execution_fields(schema)
+    return {k: v for k, v in values.items() if k not in how}
 
 
 def describe(experiment: str) -> str:

@@ -28,8 +28,15 @@ def param(help: str, *, min=None, max=None, choices=None, result=True):  # noqa:
     configuration's hash and of a variant's name, so ``-p workers=1`` on a
     smaller machine gives the preset's own result, up to date as before.
     """
-    meta = {"help": help, "min": min, "max": max, "choices": choices}
-    return field(metadata={**meta, "result": result})
+    return field(
+        metadata={
+            "help": help,
+            "min": min,
+            "max": max,
+            "choices": choices,
+            "result": result,
+        }
+    )
 
 
 @dataclass(frozen=True)

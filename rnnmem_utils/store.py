@@ -70,6 +70,8 @@ META = "meta.json"
 KEY = "key.json"
 CHECKPOINT = "checkpoint.pt"
 _KINDS = {"json": ".json", "csv": ".csv", "torch": ".pt"}
+# what a unit taken over must share with the key (its fields, up to former keys)
+_SAME_UNIT = ("name", "modules", "version", "data", "code_text")
 
 
 class StoreError(RuntimeError):
@@ -126,7 +128,7 @@ def code_text(modules: Iterable[str], version: int | str = 1) -> str:
     for label, path in _module_files(modules):
         st = path.stat()
         h.update(label.encode())
-        h.update(_code_at(str(path), (st.st_mtime_ns, st.st_size)).encode())
+        h.update(code_at(str(path), (st.st_mtime_ns, st.st_size)).encode())
     return f"py{sys.version_info.major}.{sys.version_info.minor}:{h.hexdigest()[:16]}"
 
 
@@ -149,8 +151,9 @@ def code_of(path: Path) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _code_at(path: str, stamp: tuple[int, int]) -> str:
-    """:func:`code_of` once per version of a file."""
+def code_at(path: str, stamp: tuple[int, int]) -> str:
+    """:func:`code_of` once per version of a file (``stamp``: its mtime and
+    size); the store's code texts and the runner's fingerprints share it."""
     return code_of(Path(path))
 
 
@@ -277,15 +280,14 @@ class Store:
         import filelock
 
         want = key.describe()
-        same = [want[k] for k in ("name", "modules", "version", "data", "code_text")]
+        same = [want[k] for k in _SAME_UNIT]
         aliases = None
         for where in sorted((self.root / key.name).glob("*/.lock")):
             where = where.parent
             info = _info(where)
             if where == self.path(key) or info is None:
                 continue
-            if same != [info.get(k) for k in ("name", "modules", "version", "data",
-                                              "code_text")]:  # fmt: skip
+            if same != [info.get(k) for k in _SAME_UNIT]:
                 continue
             if info.get("fields") != want["fields"]:
                 aliases = self._aliases() if aliases is None else aliases

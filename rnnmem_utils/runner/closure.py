@@ -21,7 +21,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from ..store import _code_at
+from ..store import code_at
 
 PACKAGE = "rnnmem_utils"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -130,7 +130,7 @@ def _digest(modules: tuple[str, ...], stamps: tuple) -> str:
     h = hashlib.sha256()
     for module, stamp in zip(modules, stamps, strict=True):
         h.update(module.encode())
-        h.update(_code_at(str(module_file(module)), stamp).encode())
+        h.update(code_at(str(module_file(module)), stamp).encode())
     return h.hexdigest()[:16]
 
 

@@ -64,7 +64,7 @@ class Run:
 
     @property
     def dirname(self) -> str:
-        return self.experiment + (f"@{self.variant}" if self.variant else "")
+        return result_dirname(self.experiment, self.variant)
 
     @property
     def label(self) -> str:
@@ -124,6 +124,11 @@ def variant_name(overrides: dict) -> str:
         digest = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode())
         name = f"{name[:60]}...{digest.hexdigest()[:8]}"
     return name
+
+
+def result_dirname(experiment: str, variant: str) -> str:
+    """``<experiment>`` for the preset's own result, else ``<experiment>@<variant>``."""
+    return experiment + (f"@{variant}" if variant else "")
 
 
 def notebook_path(experiment: str, notebook_dir: Path | None = None) -> Path:
@@ -274,8 +279,9 @@ def plan(
 def _published_run(experiment, preset, overrides, results_root) -> Run:
     """A stand-in for a dependency that is not planned: its published result."""
     variant = variant_name(config.result_overrides(experiment, overrides))
-    name = experiment + (f"@{variant}" if variant else "")
-    record = read_record(Path(results_root) / preset / name)
+    record = read_record(
+        Path(results_root) / preset / result_dirname(experiment, variant)
+    )
     return Run(
         experiment,
         preset,
