@@ -84,22 +84,30 @@ def _cmd_list(args) -> int:
         print(f"{args.params}: parameters (override with -p key=value)")
         print(config.describe(args.params))
         return 0
-    print(f"{'result':<34} {'status (' + args.preset + ')':<22} title")
-    seen = set()
+    rows, seen = [], set()
     for e in config.EXPERIMENTS.values():
-        print(f"{e.name:<34} {runner.status(e.name, args.preset):<22} {e.title}")
+        rows.append((e.name, runner.status(e.name, args.preset), e.title))
         seen.add(e.name)
     for path in runner.published(args.preset):
         if path.name in seen:
             continue
         record = runner.read_record(path)
         if record is None:
-            print(f"{path.name:<34} {'unreadable':<22} {path / 'run.json'}")
+            rows.append((path.name, "unreadable", str(path / "run.json")))
             continue
-        st = runner.status(
-            record.get("experiment", ""), args.preset, record.get("overrides") or {}
+        overrides = record.get("overrides") or {}
+        st = runner.status(record.get("experiment", ""), args.preset, overrides)
+        rows.append((path.name, st, f"variant of {record.get('experiment')}"))
+    head = ("result", f"status ({args.preset})", "title")
+    width = [max(len(r[i]) for r in [head, *rows] if len(r[i]) < 60) for i in (0, 1)]
+    for name, st, title in [head, *rows]:
+        print(f"{name:<{width[0]}}  {st:<{width[1]}}  {title}")
+    if any(st.startswith("committed") for _, st, _ in rows):
+        print(
+            "committed: the result is in git without its executed notebook (a "
+            "fresh clone); it matches this code and these parameters unless "
+            '"stale". A run executes it again.'
         )
-        print(f"{path.name:<34} {st:<22} variant of {record.get('experiment')}")
     failed = io.results_root() / args.preset / ".failed"
     for path in sorted(failed.iterdir()) if failed.is_dir() else []:
         why = path / "FAILED.txt"

@@ -62,7 +62,7 @@ def wait_for(predicate, timeout=60.0):
     return False
 
 
-def test_run_skip_rerun_and_variants(toy, results_root):
+def test_run_skip_rerun_and_variants(toy, results_root, capsys):
     own = results_root / "smoke" / "toy"
     assert runner.run_one("toy", "smoke").status == "ran"
     for name in ("claims.json", "claims.csv", "results.csv", "run.json", "toy.ipynb"):
@@ -90,7 +90,18 @@ def test_run_skip_rerun_and_variants(toy, results_root):
     assert io.read_json(variant / "run.json")["overrides"] == {"seed": 1}
     assert runner.status("toy", "smoke", {"seed": 1}) == "complete"
     (own / "toy.ipynb").unlink()  # a fresh clone: results committed, not executed
+    assert runner.status("toy", "smoke") == "committed"
+    assert runner.status("toy", "smoke", {"seed": 2}) == "not run"
+    assert cli.main(["list", "--preset", "smoke"]) == 0
+    listed = capsys.readouterr().out
+    assert "committed " in listed and "A run executes it again" in listed
+    record["fingerprint"] = "another code or parameters"
+    io.write_json(own / "run.json", record)
+    assert runner.status("toy", "smoke") == "committed, stale"
+    (own / "claims.json").unlink()
     assert runner.status("toy", "smoke") == "incomplete"
+    assert runner.run_one("toy", "smoke").status == "ran", "a run executes it again"
+    assert runner.status("toy", "smoke") == "complete"
     assert not list(results_root.rglob(f"*{io.TMP_MARK}*"))
     assert not list(own.rglob("*.lock")), "lock files are not results"
 

@@ -371,7 +371,8 @@ def published(preset: str, results_root=None) -> list[Path]:
 def status(
     experiment: str, preset: str, overrides: dict | None = None, *, results_root=None
 ) -> str:
-    """'complete', 'stale', 'incomplete', 'unreadable', 'failed' or 'not run'."""
+    """'complete', 'stale', 'committed', 'committed, stale', 'incomplete',
+    'unreadable', 'failed', 'not run' or 'running' (see :func:`status_of`)."""
     try:
         tasks = plan(
             [experiment],
@@ -387,14 +388,22 @@ def status(
 
 
 def status_of(run: Run) -> str:
+    """Where ``run``'s result stands. A result committed to git without its
+    executed notebook (a fresh clone) is "committed" while its fingerprint
+    matches this checkout's code and parameters, "committed, stale" once it
+    does not; either way a run re-executes it."""
     if run.lock.exists() and _locked(run.lock):
         return "running"
     if not run.target.exists():
         return "failed" if run.failed.exists() else "not run"
-    if (run.target / RECORD).exists() and read_record(run.target) is None:
+    record = read_record(run.target)
+    if (run.target / RECORD).exists() and record is None:
         return "unreadable"
     if not is_complete(run.target):
-        return "incomplete"
+        if record is None or not (run.target / CLAIMS).exists():
+            return "incomplete"
+        fresh = record.get("fingerprint") == run.fingerprint
+        return "committed" if fresh else "committed, stale"
     return "complete" if is_complete(run.target, run.fingerprint) else "stale"
 
 
