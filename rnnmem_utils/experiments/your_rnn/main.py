@@ -123,7 +123,7 @@ def _train(cfg, train, n_vocab, progress) -> dict:
         opt.step()
         pos += cfg.seq_len
         if step % 50 == 0 or step == cfg.steps - 1:
-            log.append({"step": step, "train_loss": float(loss)})
+            log.append({"step": step, "train_loss": loss.item()})
     return {"state": model.state_dict(), "log": log}
 
 
