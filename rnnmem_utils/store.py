@@ -255,15 +255,15 @@ class Store:
         """
         with self._lock(key):
             where = self.path(key)
-            value = self.load(key)
+            value, meta = self._load(key)
             begun = (where / KEY).exists() or (where / CHECKPOINT).exists()
             if value is _MISSING and not begun and self._take_over(key):
-                value = self.load(key)
+                value, meta = self._load(key)
             if value is not _MISSING:
-                self._note_code_text(where / META, key)
+                self._note_code_text(where / META, key, meta)
             else:
                 if (where / KEY).exists():
-                    self._note_code_text(where / KEY, key)
+                    self._note_code_text(where / KEY, key, io.read_json(where / KEY))
                 else:  # what an unfinished unit is
                     started = datetime.now(UTC).isoformat(timespec="seconds")
                     io.write_json(where / KEY, {**key.describe(), "started": started})
@@ -327,11 +327,11 @@ class Store:
         """Former key -> key of every unit moved by :meth:`_take_over`."""
         return {w: m["key"] for m in self.entries() for w in m.get("was", [])}
 
-    def _note_code_text(self, path: Path, key: UnitKey) -> None:
+    def _note_code_text(self, path: Path, key: UnitKey, info: dict) -> None:
         """Record today's code text in a unit whose code is ``key``'s byte for
         byte (a unit made before the code text was kept, or under another
-        Python), so that a later prose edit can find it."""
-        info = io.read_json(path)
+        Python), so that a later prose edit can find it. ``info``: the record
+        at ``path``, as read by the caller."""
         text = code_text(key.modules, key.version)
         if info.get("code") == key.code and info.get("code_text") != text:
             io.write_json(path, {**info, "code_text": text})
@@ -342,9 +342,13 @@ class Store:
     def load(self, key: UnitKey) -> Any:
         """The value of ``key`` if stored and intact, else the :data:`_MISSING`
         marker (a corrupt entry is removed with a warning naming it)."""
+        return self._load(key)[0]
+
+    def _load(self, key: UnitKey) -> tuple[Any, dict | None]:
+        """:meth:`load`'s value and the entry's ``meta.json`` (read once)."""
         where = self.path(key)
         if not (where / META).exists():
-            return _MISSING
+            return _MISSING, None
         try:
             meta = io.read_json(where / META)
             payload = where / meta["payload"]
@@ -353,7 +357,7 @@ class Store:
                 raise StoreError(
                     f"sha256 {got[:12]}... but meta.json says {meta['sha256'][:12]}..."
                 )
-            return _read(payload, meta["kind"])
+            return _read(payload, meta["kind"]), meta
         except Exception as e:  # noqa: BLE001 -- any unreadable entry is recomputed
             warnings.warn(
                 f"store entry {where} is unreadable ({e}); it is removed and "
@@ -361,7 +365,7 @@ class Store:
                 stacklevel=3,
             )
             shutil.rmtree(where, ignore_errors=True)
-            return _MISSING
+            return _MISSING, None
 
     def save(self, key: UnitKey, value: Any, *, kind: str | None = None) -> Path:
         kind = kind or _kind_of(value)
