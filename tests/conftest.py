@@ -2,6 +2,7 @@
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,13 @@ def toy(results_root, monkeypatch):
     for name in ("toy", "toy2"):
         presets.PRESETS.pop(name, None)
     sys.modules.pop("toy_experiment", None)
+
+
+def wait_for(predicate, timeout=60.0) -> bool:
+    """Whether ``predicate()`` came true within ``timeout`` seconds (polled)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False

@@ -13,7 +13,7 @@ import threading
 import time
 
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, wait_for
 
 from rnnmem_utils import cli, config, io, runner
 from rnnmem_utils.runner import jobqueue, units
@@ -24,15 +24,6 @@ distributed = pytest.importorskip("distributed")
 def computed(store) -> list[str]:
     log = store / "computed.log"
     return log.read_text().split() if log.exists() else []
-
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, wait_for
 
 from rnnmem_utils import cli, config, io, runner
 
@@ -51,15 +51,6 @@ def spawn(args, results_root, **kw):
         text=True,
         **kw,
     )
-
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_run_skip_rerun_and_variants(toy, results_root, capsys):
