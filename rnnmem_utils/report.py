@@ -21,6 +21,7 @@ shown as unreadable, with its path and the reason, never as a traceback.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import logging
 import math
@@ -574,12 +575,22 @@ def _lesson_name(s: Section) -> str:
 
 def publish_lessons(preset: str, secs: list[Section]) -> list[Path]:
     """Render each section's executed notebook to ``lessons/<notebook>.html``;
-    remove lessons of results that are gone. Sets ``Section.lesson``."""
+    remove lessons of results that are gone. Sets ``Section.lesson``.
+
+    A result committed without its executed notebook (a fresh clone: executed
+    notebooks stay out of git) keeps the lesson published with it, recognised
+    by the result's fingerprint stamped in the page (:func:`lesson_stamp`)."""
     out = io.results_root() / preset / LESSONS
     written = []
     for s in secs:
         nb = s.directory / Path(s.notebook).name if s.notebook else None
-        if not s.found or nb is None or not nb.is_file():
+        page_path, fp = out / _lesson_name(s), (s.run or {}).get("fingerprint")
+        if not s.found:
+            continue
+        if nb is None or not nb.is_file():
+            if fp and page_path.is_file() and lesson_stamp(page_path) == fp:
+                written.append(page_path)
+                s.lesson = f"{LESSONS}/{urllib.parse.quote(_lesson_name(s))}"
             continue
         try:
             page = render_lesson(nb, title=s.heading, ran_with=_ran_with(s, preset))
@@ -587,9 +598,12 @@ def publish_lessons(preset: str, secs: list[Section]) -> list[Path]:
             s.problems.append(f"lesson not rendered: {_shown(nb)} ({_reason(e)})")
             continue
         page, css = shared_style(page)
+        if fp:
+            meta = f'<meta name="{_STAMP}" content="{html.escape(str(fp))}">\n'
+            page = page.replace("</head>", meta + "</head>", 1)
         written += [
             _write(io.results_root() / STATIC / css_name(css), css),
-            _write(out / _lesson_name(s), page),
+            _write(page_path, page),
         ]
         s.lesson = f"{LESSONS}/{urllib.parse.quote(_lesson_name(s))}"
     if out.is_dir():
@@ -598,6 +612,17 @@ def publish_lessons(preset: str, secs: list[Section]) -> list[Path]:
                 old.unlink()
     _prune_styles()
     return written
+
+
+_STAMP = "rnnmem-result"  # <meta name=...>: the fingerprint of the lesson's result
+_STAMP_RE = re.compile(rf'<meta name="{_STAMP}" content="([^"]*)">')
+
+
+def lesson_stamp(page: Path) -> str | None:
+    """The fingerprint of the result a published lesson was rendered from."""
+    head = page.read_text(errors="replace").partition("</head>")[0]
+    m = _STAMP_RE.search(head)
+    return html.unescape(m.group(1)) if m else None
 
 
 # Lessons of every preset share their stylesheet in the results root: the

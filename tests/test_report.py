@@ -285,12 +285,33 @@ def test_a_lesson_of_a_variant_has_its_own_page_and_stale_ones_go(built):
         (tree / "latching" / "01_information_latching.ipynb").read_bytes()
     )
     (tree / "latching" / "01_information_latching.ipynb").unlink()
+    record = json.loads((tree / "latching" / "run.json").read_text())
+    record["fingerprint"] = "a rerun without its notebook"
+    (tree / "latching" / "run.json").write_text(json.dumps(record))
     md, _ = report.build(PRESET)
     pages = sorted(p.name for p in (tree / "lessons").glob("*.html"))
     assert pages == ["01_information_latching@cells=gru,repeats=30.html"]
     assert "lessons/01_information_latching%40cells%3Dgru%2Crepeats%3D30.html" in (
         md.read_text()
     )
+
+
+def test_a_fresh_clone_keeps_the_lessons_committed_with_its_results(built):
+    """Executed notebooks stay out of git: in a fresh clone the report is
+    rebuilt from the committed results alone, and must keep the lesson
+    published with each of them (it once deleted every lesson)."""
+    tree, md, _ = built
+    page = tree / "lessons" / "01_information_latching.html"
+    first = page.read_bytes()
+    record = json.loads((tree / "latching" / "run.json").read_text())
+    assert report.lesson_stamp(page) == record["fingerprint"]
+    (tree / "latching" / "01_information_latching.ipynb").unlink()  # a fresh clone
+    md2, _ = report.build(PRESET)
+    assert page.read_bytes() == first
+    assert "](lessons/01_information_latching.html)" in md2.read_text()
+    assert md2.read_text() == md
+    (href,) = re.findall(r'<link rel="stylesheet" href="([^"]+)"', first.decode())
+    assert (page.parent / href).is_file(), "its stylesheet is kept too"
 
 
 def test_a_broken_notebook_is_reported_not_raised(tree):
