@@ -111,6 +111,7 @@ class Section:
     figures: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     lesson: str | None = None  # link to the published lesson, relative to the report
+    stale: str | None = None  # why this checkout would not compute this result
 
     @property
     def heading(self) -> str:
@@ -352,6 +353,32 @@ def _not_run_text(s: Section, preset: str) -> str:
     return text
 
 
+def _stale(s: Section, preset: str) -> str | None:
+    """Why a published result is not what this checkout computes (its record's
+    fingerprint against today's code, notebook and parameters), or None."""
+    if not s.run or s.experiment not in config.EXPERIMENTS:
+        return None
+    from .runner.plan import record_is_current
+
+    rerun = f"`rnnmem run {s.experiment} --preset {preset}`" + (
+        " with the overrides above" if s.run.get("overrides") else ""
+    )
+    try:
+        if record_is_current(s.run, io.results_root()):
+            return None
+        why = "by other code, notebook or parameters than this checkout's"
+    except config.ConfigError as e:
+        why = f"with parameters this checkout refuses ({str(e).splitlines()[0]})"
+    except Exception as e:  # noqa: BLE001 -- the report never raises on a record
+        s.problems.append(f"not checked against this checkout's code: {_reason(e)}")
+        return None
+    return f"Stale: computed {why}; {rerun} recomputes it."
+
+
+def _summary_heading(s: Section) -> str:
+    return s.heading + (" (stale)" if s.stale else "")
+
+
 def _summary_cells(s: Section) -> list[str]:
     if s.claims is None:
         state = "unreadable" if s.problems else "—"
@@ -396,7 +423,7 @@ def _markdown(preset: str, secs: list[Section]) -> str:
         "|" + " --- |" * len(_SUMMARY_HEAD),
     ]
     md += [
-        f"| {_md_cell(s.heading)} | " + " | ".join(_summary_cells(s)) + " |"
+        f"| {_md_cell(_summary_heading(s))} | " + " | ".join(_summary_cells(s)) + " |"
         for s in secs
     ]
     lessons = [s for s in secs if s.lesson]
@@ -409,7 +436,7 @@ def _markdown(preset: str, secs: list[Section]) -> str:
         ]
     for s in secs:
         md += ["", f"## {s.heading}", ""]
-        for p in s.problems:
+        for p in [*s.problems, *([s.stale] if s.stale else [])]:
             md += [f"**{p}**", ""]
         if not s.found:
             md.append(_not_run_text(s, preset))
@@ -480,7 +507,7 @@ _TEMPLATE = """<!doctype html>
 {%- for h in summary_head %}<th>{{ h }}</th>{% endfor -%}
 </tr></thead><tbody>
 {%- for s in sections %}
-<tr><td><a href="#{{ s.anchor }}">{{ s.heading }}</a></td>
+<tr><td><a href="#{{ s.anchor }}">{{ summary_heading(s) }}</a></td>
 {%- for c in summary(s) %}<td class="n">{{ c }}</td>{% endfor %}</tr>
 {%- endfor %}
 </tbody></table>
@@ -493,6 +520,7 @@ _TEMPLATE = """<!doctype html>
 <section id="{{ s.anchor }}">
 <h2>{{ s.heading }}</h2>
 {%- for p in s.problems %}<p class="problem">{{ p }}</p>{% endfor %}
+{%- if s.stale %}<p class="problem">{{ s.stale | mdi }}</p>{% endif %}
 {%- if not s.found %}
 {{ not_run(s) | md }}
 {%- else %}
@@ -552,6 +580,7 @@ def _html(preset: str, secs: list[Section]) -> str:
         intro=_INTRO,
         summary_head=_SUMMARY_HEAD,
         summary=_summary_cells,
+        summary_heading=_summary_heading,
         sections=secs,
         lessons=[s for s in secs if s.lesson],
         columns=_COLUMNS,
@@ -795,6 +824,8 @@ def build(preset: str, lessons: bool = True) -> tuple[Path, Path]:
             f"no results for preset {preset!r} in {root}: run "
             f"`rnnmem run --preset {preset}` first"
         )
+    for s in secs:
+        s.stale = _stale(s, preset)
     if lessons:
         publish_lessons(preset, secs)
     md_path = _write(root / "REPORT.md", _markdown(preset, secs))

@@ -24,6 +24,7 @@ from pathlib import Path
 import nbformat
 
 from rnnmem_utils import io
+from rnnmem_utils.runner.plan import current_fingerprint
 
 PRESET = "smoke"
 
@@ -231,4 +232,7 @@ def make_tree(root: Path) -> Path:
             top / hidden / "claims.json",
             claims_file("bit_relay", [claim("x", "HIDDEN PARTIAL RUN", 1)]),
         )
+    for record in top.glob("*/run.json"):  # as a run of this checkout writes them
+        data = json.loads(record.read_text())
+        write(record, {**data, "fingerprint": current_fingerprint(data, root)})
     return top

@@ -314,6 +314,33 @@ def test_a_fresh_clone_keeps_the_lessons_committed_with_its_results(built):
     assert (page.parent / href).is_file(), "its stylesheet is kept too"
 
 
+def test_a_result_from_other_code_or_parameters_is_marked_stale(tree):
+    """A result committed and then left behind by a code or parameter change
+    is shown with its numbers, marked stale, with the command that recomputes
+    it; the tree's records are current (report_tree writes them so)."""
+    md = report.build(PRESET, lessons=False)[0].read_text()
+    assert "(stale)" not in md and "Stale:" not in md
+    record = json.loads((tree / "latching" / "run.json").read_text())
+    (tree / "latching" / "run.json").write_text(
+        json.dumps({**record, "fingerprint": "0" * 16})
+    )
+    variant = tree / "latching@cells=gru,repeats=30" / "run.json"
+    old = json.loads(variant.read_text())
+    variant.write_text(json.dumps({**old, "overrides": {"cells": ["lstmx"]}}))
+    md_path, html_path = report.build(PRESET, lessons=False)
+    md, page = md_path.read_text(), html_path.read_text()
+    assert "| E1 Information latching (stale) | 0 | 1 | 1 |" in md
+    assert (
+        "**Stale: computed by other code, notebook or parameters than this "
+        "checkout's; `rnnmem run latching --preset smoke` recomputes it.**" in md
+    )
+    assert "Stale: computed with parameters this checkout refuses (" in md
+    assert "with the overrides above recomputes it" in md
+    assert "Foundations: how RNNs remember and forget (stale)" not in md
+    assert page.count('<p class="problem">Stale: computed') == 2
+    assert "E1 Information latching (stale)</a>" in page
+
+
 def test_a_broken_notebook_is_reported_not_raised(tree):
     (tree / "latching" / "01_information_latching.ipynb").write_text("{")
     md, _ = report.build(PRESET)

@@ -276,6 +276,40 @@ def plan(
     return tasks
 
 
+def record_is_current(record: dict, results_root=None) -> bool:
+    """Whether a published result's run record was computed by this checkout
+    (:func:`current_fingerprint`)."""
+    return current_fingerprint(record, results_root) == record.get("fingerprint")
+
+
+def current_fingerprint(record: dict, results_root=None) -> str:
+    """The fingerprint this checkout gives the result a run record describes:
+    today's notebook code cells, library code (:func:`code_digest`'s closure),
+    resolved configuration and the published results it needs, with the data
+    hashes the record holds taken as they are (no data file is read, so a
+    fresh clone without the data can tell).
+
+    Raises :class:`rnnmem_utils.config.ConfigError` when the recorded
+    experiment, preset or overrides no longer resolve."""
+    name, preset = record.get("experiment"), record.get("preset")
+    overrides = record.get("overrides") or {}
+    cfg = config.resolve(name, preset, overrides)
+    cells = _code_cells(notebook_path(name))
+    root = str(Path(results_root or io.results_root()))
+    needs = {
+        dep: _published_run(dep, preset, _overrides_for(dep, overrides), root)
+        for dep in config.EXPERIMENTS[name].needs
+    }
+    return fingerprint(
+        name,
+        cfg,
+        cells,
+        record.get("data") or {},
+        {k: v.fingerprint for k, v in needs.items()},
+        _code_digest(name, cells),
+    )
+
+
 def _published_run(experiment, preset, overrides, results_root) -> Run:
     """A stand-in for a dependency that is not planned: its published result."""
     variant = variant_name(config.result_overrides(experiment, overrides))
