@@ -88,29 +88,49 @@ def vocabulary(words, size: int) -> tuple[list[str], np.ndarray]:
     return vocab, np.array([index.get(w, 0) for w in words], dtype=np.int64)
 
 
+# Training steps between checkpoints: about 2 min at `paper` (20,000 steps in
+# about 80 min), so an interrupted run loses at most that.
+CHECKPOINT_EVERY = 500
+
+
 def trained_model(cfg, train, n_vocab, out_dir, progress):
     """The model of the example's shape, trained with truncated BPTT (state
-    carried across windows) and Adam; a unit of the store."""
+    carried across windows) and Adam; a unit of the store, resumable from its
+    last checkpoint."""
+    st = store.Store(user=out_dir)
+    key = st.key(f"{EXPERIMENT}/model", cfg, MODEL_FIELDS, code=_CODE)
 
     def compute():
-        return _train(cfg, train, n_vocab, progress)
+        return _train(cfg, train, n_vocab, progress, checkpoint=(st, key))
 
-    unit = store.cached(out_dir, f"{EXPERIMENT}/model", cfg, compute,
-                        fields=MODEL_FIELDS, code=_CODE, kind="torch")  # fmt: skip
+    unit = st.stage(key, compute, kind="torch")
     model = WordLanguageModel(n_vocab, cfg.embedding_size, cfg.hidden_size)
     model.load_state_dict(unit["state"])
     return model.eval(), pd.DataFrame(unit["log"])
 
 
-def _train(cfg, train, n_vocab, progress) -> dict:
+def _train(cfg, train, n_vocab, progress, checkpoint=None) -> dict:
+    """Train from ``cfg.seed``; with ``checkpoint`` (``(store, key)``) save the
+    whole training state every :data:`CHECKPOINT_EVERY` steps and resume from
+    it: the model, Adam's moments, the step, the position in the streams and
+    the carried LSTM state (the model has no dropout, so nothing random is
+    left), so a resumed run ends with the weights of an uninterrupted one."""
     from tqdm.auto import tqdm
 
     torch.manual_seed(cfg.seed)
     model = WordLanguageModel(n_vocab, cfg.embedding_size, cfg.hidden_size)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     data = api.as_streams(train, streams=cfg.batch_size)  # (T, B)
-    hidden, log, pos = None, [], 0
-    for step in tqdm(range(cfg.steps), disable=not progress, desc="training"):
+    hidden, log, pos, start = None, [], 0, 0
+    saved = checkpoint[0].load_checkpoint(checkpoint[1]) if checkpoint else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        start, log, carried = saved["step"], saved["log"], saved["carried"]
+        pos, hidden = carried["pos"], tuple(carried["hidden"]) or None
+    steps = tqdm(range(start, cfg.steps), disable=not progress, desc="training",
+                 initial=start, total=cfg.steps)  # fmt: skip
+    for step in steps:
         if pos + cfg.seq_len + 1 > len(data):
             pos, hidden = 0, None
         x, y = data[pos : pos + cfg.seq_len], data[pos + 1 : pos + cfg.seq_len + 1]
@@ -124,6 +144,12 @@ def _train(cfg, train, n_vocab, progress) -> dict:
         pos += cfg.seq_len
         if step % 50 == 0 or step == cfg.steps - 1:
             log.append({"step": step, "train_loss": loss.item()})
+        if checkpoint and (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < cfg.steps:
+            checkpoint[0].save_checkpoint(checkpoint[1], {
+                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "step": step + 1, "log": log,  # the step: `rnnmem store list`
+                "carried": {"pos": pos, "hidden": list(hidden)},
+            })  # fmt: skip
     return {"state": model.state_dict(), "log": log}
 
 
