@@ -452,3 +452,26 @@ def test_table2_claims_exist_whatever_the_variants(variants):
     pc._table2(cs, cfg, {"extra": {"ppl": ppl}})
     (claim,) = [c for c in cs.claims if c.id == "ppl_rnn_far_worse"]
     assert (claim.verdict == "not run at this preset") == ("rnn256" not in variants)
+
+
+def test_figure_8a_draws_a_class_whose_interval_rounds_above_its_value():
+    """A class whose bootstrap draws are all alike has lo = value up to float32
+    rounding; lo just above the value (the smoke run on an AVX-512 machine)
+    must draw a zero-length bar, not stop the notebook."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from rnnmem_utils.plotting import ptb_memory as pp
+
+    rows = [
+        dict(group=g, delay=d, statistic=s, value=v, lo=v * (1 - 1e-3), hi=v * 1.001)
+        for g, v in (("N", 2.0), ("Conj-P", 0.009231168101499569))
+        for s, d in (("sigma_1", 0), ("sum_sigma", 5))
+    ]
+    rows[2]["lo"] = 0.009231169035011607  # Conj-P sigma_1: lo 9e-10 above value
+    fig = pp.pos_classes(pd.DataFrame(rows).assign(model="lstm256", state="c"))
+    assert len(fig.axes) == 2
+    plt.close(fig)

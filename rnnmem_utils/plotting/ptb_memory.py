@@ -8,6 +8,7 @@ log axis (left), selectiveness sigma_1 / sum sigma on a linear one (right).
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -114,9 +115,12 @@ def pos_classes(pos_curves: pd.DataFrame):
     for ax, (what, part) in zip(axes, df.groupby("what", sort=False), strict=True):
         part = part.sort_values("value", ascending=False)
         ax.bar(part.group, part.value, color="tab:blue", alpha=0.8)
-        ax.errorbar(part.group, part.value,
-                    yerr=[part.value - part.lo, part.hi - part.value],
-                    fmt="none", color="k", capsize=3)  # fmt: skip
+        # a class whose draws are all alike (one word type, say) has lo = value
+        # up to float32 rounding, which may put lo just above it (1e-7 of it,
+        # seen at smoke): matplotlib refuses a negative error bar
+        err = np.clip([part.value - part.lo, part.hi - part.value], 0, None)
+        ax.errorbar(part.group, part.value, yerr=err, fmt="none", color="k",
+                    capsize=3)  # fmt: skip
         ax.set(title=what, ylabel=what.split(" at")[0])
     fig.suptitle("Figure 8a: memory per POS class (baseline, cell state)")
     fig.tight_layout()
