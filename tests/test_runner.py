@@ -82,6 +82,8 @@ def test_run_skip_rerun_and_variants(toy, results_root, capsys):
     assert runner.status("toy", "smoke", {"seed": 1}) == "complete"
     (own / "toy.ipynb").unlink()  # a fresh clone: results committed, not executed
     assert runner.status("toy", "smoke") == "committed"
+    (task,) = runner.plan(["toy"], "smoke")
+    assert task.reason == "committed without its executed notebook"
     assert runner.status("toy", "smoke", {"seed": 2}) == "not run"
     assert cli.main(["list", "--preset", "smoke"]) == 0
     listed = capsys.readouterr().out

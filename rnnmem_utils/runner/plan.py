@@ -356,6 +356,8 @@ def _why(run: Run, fresh: bool) -> str:
     record = read_record(run.target)
     if record is None:
         return "not run" if not run.target.exists() else "incomplete"
+    if record.get("fingerprint") == run.fingerprint and (run.target / CLAIMS).exists():
+        return "committed without its executed notebook"
     return "changed since the last run"
 
 
