@@ -40,6 +40,16 @@ def test_closure_follows_imports_at_any_depth(tmp_path, monkeypatch):
     assert "rnnmem_utils.other" in closure.result_modules(["rnnmem_utils.exp.claims"])
     nb = "import rnnmem_utils as rm\nrm.plotting.show(rm.exp.run())\n"
     assert closure.notebook_modules(nb) == {"rnnmem_utils.plotting", "rnnmem_utils.exp"}
+    # ``from package import module``: the module counts (a notebook's figures
+    # once escaped the fingerprint so)
+    nb = (
+        "from rnnmem_utils.exp import claims as c, run\n"
+        "from rnnmem_utils import (shared,\n    plotting)\n"
+    )
+    assert closure.notebook_modules(nb) == {
+        "rnnmem_utils.exp", "rnnmem_utils.exp.claims", "rnnmem_utils.shared",
+        "rnnmem_utils.plotting",
+    }  # fmt: skip
 
 
 def test_digest_changes_only_with_the_closure(tmp_path, monkeypatch):
@@ -69,3 +79,14 @@ def test_experiments_do_not_share_their_own_code():
     # every registered notebook has a digest
     for name in config.EXPERIMENTS:
         assert len(plan.code_digest(name, plan.notebook_path(name))) == 16
+
+
+def test_a_notebooks_figure_code_is_in_its_fingerprint():
+    """Every notebook imports its figures as ``from rnnmem_utils.plotting
+    import <module> as ...``; an edit to that module changes the figures, so it
+    must make the result stale."""
+    for name, module in [("latching", "latching"), ("ptb_memory", "ptb_memory"),
+                         ("autocomplete", "autocomplete"), ("your_rnn", "your_rnn"),
+                         ("foundations", "foundations"), ("cycles", "cycles")]:  # fmt: skip
+        cells = "\n".join(plan._code_cells(plan.notebook_path(name)))
+        assert f"rnnmem_utils.plotting.{module}" in closure.notebook_modules(cells)

@@ -41,6 +41,12 @@ NOT_RESULT_CODE = {
 NOT_RESULT_PACKAGES = (f"{PACKAGE}.runner",)
 # ``rm.<name>`` or ``rnnmem_utils.<name>`` in a notebook's code
 _ATTR = re.compile(rf"\b(?:rm|{PACKAGE})((?:\.[A-Za-z_]\w*)+)")
+# ``from rnnmem_utils.<pkg> import <name> [as x], ...``: a name may be a module
+_FROM = re.compile(
+    rf"^[ \t]*from[ \t]+({PACKAGE}(?:\.\w+)*)[ \t]+import[ \t]+"
+    r"(?:\(([^)]*)\)|([^\n#(]+))",
+    re.M,
+)
 
 
 def module_file(module: str) -> Path | None:
@@ -88,7 +94,8 @@ def imports_of(module: str) -> set[str]:
 
 
 def notebook_modules(code: str) -> set[str]:
-    """Package modules a notebook's code touches (``rm.x.y`` and imports)."""
+    """Package modules a notebook's code touches (``rm.x.y`` and imports,
+    ``from rnnmem_utils.plotting import latching as pl`` included)."""
     found = set()
     for match in _ATTR.finditer(code):
         parts = match.group(1).strip(".").split(".")
@@ -97,6 +104,11 @@ def notebook_modules(code: str) -> set[str]:
             if module_file(name) is None:
                 break
             found.add(name)
+    for base, wrapped, line in _FROM.findall(code):
+        for name in (wrapped or line).split(","):
+            sub = f"{base}.{name.split()[0]}" if name.split() else ""
+            if sub and module_file(sub) is not None:
+                found.add(sub)
     return found
 
 
