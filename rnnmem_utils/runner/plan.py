@@ -254,14 +254,7 @@ def plan(
             store_root,
             data_dir,
             str(nb),
-            fingerprint(
-                name,
-                cfg,
-                cells,
-                data,
-                {k: v.fingerprint for k, v in needs.items()},
-                _code_digest(name, cells),
-            ),
+            _fingerprint_of(name, cfg, cells, data, needs),
             config.config_hash(cfg),
             {k: str(v.target) for k, v in needs.items()},
             data,
@@ -300,14 +293,14 @@ def current_fingerprint(record: dict, results_root=None) -> str:
         dep: _published_run(dep, preset, _overrides_for(dep, overrides), root)
         for dep in config.EXPERIMENTS[name].needs
     }
-    return fingerprint(
-        name,
-        cfg,
-        cells,
-        record.get("data") or {},
-        {k: v.fingerprint for k, v in needs.items()},
-        _code_digest(name, cells),
-    )
+    return _fingerprint_of(name, cfg, cells, record.get("data") or {}, needs)
+
+
+def _fingerprint_of(name, cfg, cells, data: dict, needs: dict) -> str:
+    """:func:`fingerprint` of a run of ``name`` whose needed runs are ``needs``
+    (name -> :class:`Run`), its code digested from ``cells``."""
+    fps = {k: v.fingerprint for k, v in needs.items()}
+    return fingerprint(name, cfg, cells, data, fps, _code_digest(name, cells))
 
 
 def _published_run(experiment, preset, overrides, results_root) -> Run:
@@ -353,11 +346,10 @@ def _why(run: Run, fresh: bool) -> str:
         return "up to date"
     if run.force:
         return "forced"
-    record = read_record(run.target)
-    if record is None:
-        return "not run" if not run.target.exists() else "incomplete"
-    if record.get("fingerprint") == run.fingerprint and (run.target / CLAIMS).exists():
+    if _published_state(run.target, run.fingerprint) == "committed":
         return "committed without its executed notebook"
+    if read_record(run.target) is None:
+        return "not run" if not run.target.exists() else "incomplete"
     return "changed since the last run"
 
 
@@ -376,16 +368,25 @@ def read_record(directory: Path) -> dict | None:
 
 
 def is_complete(directory: Path, fp: str | None = None) -> bool:
-    directory = Path(directory)
+    return _published_state(Path(directory), fp) == "complete"
+
+
+def _published_state(directory: Path, fp: str | None) -> str | None:
+    """The result published in ``directory`` against fingerprint ``fp`` (None:
+    any), from one read of its record: "complete" or "stale" when executed
+    here, "committed" or "committed, stale" when its executed notebook is
+    absent; None without a readable record or claims.
+
+    The executed notebook stays out of git: a fresh clone holds the committed
+    results but reruns them, and a local rerun skips what it has executed."""
     record = read_record(directory)
     if record is None or not (directory / CLAIMS).exists():
-        return False
-    # The executed notebook stays out of git: a fresh clone holds the committed
-    # results but reruns them, and a local rerun skips what it has executed.
-    executed = directory / Path(record.get("notebook", "")).name
-    if not record.get("notebook") or not executed.is_file():
-        return False
-    return fp is None or record.get("fingerprint") == fp
+        return None
+    notebook = record.get("notebook")
+    executed = bool(notebook) and (directory / Path(notebook).name).is_file()
+    fresh = fp is None or record.get("fingerprint") == fp
+    state = "complete" if fresh else "stale"
+    return state if executed else f"committed{'' if fresh else ', stale'}"
 
 
 def published(preset: str, results_root=None) -> list[Path]:
@@ -432,15 +433,11 @@ def status_of(run: Run) -> str:
         return "running"
     if not run.target.exists():
         return "failed" if run.failed.exists() else "not run"
-    record = read_record(run.target)
-    if (run.target / RECORD).exists() and record is None:
-        return "unreadable"
-    if not is_complete(run.target):
-        if record is None or not (run.target / CLAIMS).exists():
-            return "incomplete"
-        fresh = record.get("fingerprint") == run.fingerprint
-        return "committed" if fresh else "committed, stale"
-    return "complete" if is_complete(run.target, run.fingerprint) else "stale"
+    state = _published_state(run.target, run.fingerprint)
+    if state is None:
+        unreadable = (run.target / RECORD).exists() and read_record(run.target) is None
+        return "unreadable" if unreadable else "incomplete"
+    return state
 
 
 def _locked(path: Path) -> bool:
